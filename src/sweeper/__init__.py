@@ -1,0 +1,1 @@
+"""sweeper: LoRA hyperparameter sweeps judged by the shape of raw loss curves."""

@@ -1,0 +1,58 @@
+"""The convergence rules as a Ray Tune scheduler.
+
+Ray's OptunaSearch hard-codes Optuna's NopPruner, so pruning inside Ray Tune has to be a
+scheduler. This one keeps a CurveMonitor per trial, feeds it every reported point, and answers
+STOP when the monitor's policy says so. All judgement lives in `sweeper.rules`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ray.tune.schedulers import FIFOScheduler, TrialScheduler
+
+from sweeper.rules import CurveMonitor, Point, PrunerSettings
+
+
+class ConvergenceScheduler(FIFOScheduler):
+    """Stop trials whose own raw curve diverges, is stuck, or memorises (see PrunerSettings)."""
+
+    def __init__(self, settings: PrunerSettings | None = None) -> None:
+        super().__init__()
+        self._settings = settings or PrunerSettings()
+        self._monitors: dict[str, CurveMonitor] = {}
+        self._pruned: dict[str, int] = {}  # trial_id -> step at which it was stopped
+
+    def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
+        if result.get("step") is None:
+            return TrialScheduler.CONTINUE  # a result without a step is not a curve point
+        monitor = self._monitor(trial.trial_id, result)
+        decision = monitor.observe(Point.from_mapping(result))
+        if decision.action == "stop" and self._settings.enabled:
+            self._pruned[trial.trial_id] = int(result["step"])
+            return TrialScheduler.STOP
+        return TrialScheduler.CONTINUE
+
+    def _monitor(self, trial_id: str, result: dict[str, Any]) -> CurveMonitor:
+        monitor = self._monitors.get(trial_id)
+        if monitor is None:
+            monitor = CurveMonitor(
+                self._settings,
+                max_steps=result.get("max_steps"),
+                steps_per_epoch=result.get("steps_per_epoch"),
+            )
+            self._monitors[trial_id] = monitor
+        return monitor
+
+    def was_pruned(self, trial_id: str) -> bool:
+        return trial_id in self._pruned
+
+    def verdict(self, trial_id: str) -> tuple[str, str]:
+        """(verdict, reason) of a trial so far; ("", "") before its first point."""
+        monitor = self._monitors.get(trial_id)
+        if monitor is None:
+            return "", ""
+        return monitor.verdict, monitor.reason
+
+    def debug_string(self) -> str:
+        return f"ConvergenceScheduler: {len(self._pruned)} pruned of {len(self._monitors)} seen"

@@ -1,0 +1,47 @@
+"""Checks that run before Ray starts, so a typo fails in the first second, not after an hour."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sweeper.data.examples import DataReport, load_examples
+from sweeper.errors import SweeperError
+from sweeper.rules import PrunerSettings
+from sweeper.spec import SweepSpec
+
+
+@dataclass
+class Preflight:
+    data: DataReport
+    pruner: PrunerSettings
+
+
+def can_include_explanation(spec: SweepSpec) -> bool:
+    dim = spec.search.space.get("include_explanation")
+    if dim is None:
+        return spec.train.include_explanation
+    return any(bool(v) for v in dim.values)
+
+
+def pruner_settings(spec: SweepSpec) -> PrunerSettings:
+    settings = dict(spec.pruner)
+    settings.setdefault("num_classes", len(spec.dataset.labels))
+    try:
+        return PrunerSettings(**settings)
+    except TypeError as error:
+        raise SweeperError(f"pruner: {error}") from None
+    except ValueError as error:
+        raise SweeperError(f"pruner: {error}") from None
+
+
+def preflight(spec: SweepSpec) -> Preflight:
+    if not spec.model.startswith("builtin:"):
+        path = Path(spec.model)
+        if not path.exists():
+            raise SweeperError(f"model: no such local model folder {spec.model!r} (sweeper never downloads models)")
+        if not (path / "config.json").exists():
+            raise SweeperError(f"model: {spec.model!r} has no config.json; point at a transformers model folder")
+    pruner = pruner_settings(spec)
+    loaded = load_examples(spec.dataset, require_explanation=can_include_explanation(spec))
+    return Preflight(data=loaded.report, pruner=pruner)

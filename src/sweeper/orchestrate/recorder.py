@@ -1,0 +1,116 @@
+"""A Ray Tune callback that keeps every trial's points and status, and refreshes
+`leaderboard.csv` and `curves.parquet` (atomically) while the sweep runs."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from ray.tune import Callback
+
+from sweeper.orchestrate.space import OBJECTIVE
+from sweeper.orchestrate.trainable import FACTS
+from sweeper.results.curves import POINT_COLUMNS, write_curves
+from sweeper.results.leaderboard import TrialRecord, leaderboard_rows, write_leaderboard
+
+OOM_HINT = "out of memory: lower per_device_train_batch_size or cutoff_len, or turn on gradient_checkpointing"
+
+
+class SweepRecorder(Callback):
+    def __init__(
+        self,
+        sweep_dir: Path,
+        param_names: list[str],
+        metric: str,
+        mode: str,
+        scheduler: Any,
+        on_change: Callable[["SweepRecorder"], None] | None = None,
+        flush_seconds: float = 5.0,
+    ) -> None:
+        self.sweep_dir = Path(sweep_dir)
+        self.param_names = param_names
+        self.metric = metric
+        self.mode = mode
+        self.scheduler = scheduler
+        self.records: dict[str, TrialRecord] = {}
+        self._on_change = on_change
+        self._flush_seconds = flush_seconds
+        self._last_flush = 0.0
+
+    # Ray Tune hooks -------------------------------------------------------------------------
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        record = self._record(trial)
+        record.status = "running"
+        self._changed()
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        record = self._record(trial)
+        record.status = "running"
+        point = {name: result[name] for name in POINT_COLUMNS if result.get(name) is not None}
+        if "step" in point:
+            record.points.append(point)
+        record.facts.update({name: result[name] for name in FACTS if result.get(name) is not None})
+        record.wall_seconds = result.get("time_total_s", record.wall_seconds)
+        if self.scheduler.was_pruned(trial.trial_id) and OBJECTIVE not in result and self.mode == "max":
+            # A trial pruned before its first evaluation still tells the searcher it was bad
+            # (Ray passes this same dict to the searcher's on_trial_complete).
+            result[OBJECTIVE] = 0.0
+        self._changed()
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        record = self._record(trial)
+        record.status = "pruned" if self.scheduler.was_pruned(trial.trial_id) else "completed"
+        record.verdict, record.reason = self.scheduler.verdict(trial.trial_id)
+        self._changed(force=True)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        record = self._record(trial)
+        record.status = "errored"
+        record.verdict, _ = self.scheduler.verdict(trial.trial_id)
+        record.error = error_line(trial)
+        self._changed(force=True)
+
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        self.flush()
+
+    # ----------------------------------------------------------------------------------------
+
+    def _record(self, trial: Any) -> TrialRecord:
+        record = self.records.get(trial.trial_id)
+        if record is None:
+            params = {name: trial.config.get(name) for name in self.param_names}
+            record = self.records[trial.trial_id] = TrialRecord(trial_id=trial.trial_id, params=params)
+        return record
+
+    def _changed(self, force: bool = False) -> None:
+        if self._on_change is not None:
+            self._on_change(self)
+        if force or time.monotonic() - self._last_flush >= self._flush_seconds:
+            self.flush()
+
+    def rows(self) -> list[dict[str, Any]]:
+        return leaderboard_rows(self.records.values(), self.param_names, self.metric)
+
+    def flush(self) -> None:
+        self._last_flush = time.monotonic()
+        records = list(self.records.values())
+        write_leaderboard(self.sweep_dir / "leaderboard.csv", self.rows(), self.param_names)
+        write_curves(self.sweep_dir / "curves.parquet", records, self.param_names)
+
+
+def error_line(trial: Any) -> str:
+    """The last line of a trial's error, with a hint when it ran out of memory."""
+    text = ""
+    path = getattr(trial, "error_file", None)
+    if path:
+        try:
+            text = Path(path).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            text = ""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    last = lines[-1] if lines else "the trial failed (no error text)"
+    if "out of memory" in text.lower() or "OutOfMemoryError" in text:
+        return f"{OOM_HINT} ({last})"
+    return last

@@ -1,0 +1,160 @@
+"""Run a sweep: pre-flight checks, Ray Tune with the searcher and the convergence scheduler,
+live progress, and the results folder."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sweeper.errors import SweeperError
+from sweeper.orchestrate.preflight import Preflight, preflight
+from sweeper.orchestrate.progress import Progress
+from sweeper.orchestrate.space import OBJECTIVE, planned_trials, searcher, tune_param_space
+from sweeper.results.store import SweepLock, atomic_write_text, ensure_writable_dir
+from sweeper.spec import SweepSpec
+
+# Quiet Ray down before it is imported: the user watches our progress, not Ray's.
+_RAY_QUIET_ENV = {
+    "RAY_DEDUP_LOGS": "1",
+    "RAY_CHDIR_TO_TRIAL_DIR": "0",
+    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
+    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "0",
+    "RAY_AIR_NEW_OUTPUT": "0",
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+
+@dataclass
+class SweepOutcome:
+    sweep_dir: Path
+    rows: list[dict[str, Any]]
+    steps_run: int
+    steps_planned: int
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for row in self.rows:
+            counts[row["status"]] = counts.get(row["status"], 0) + 1
+        return counts
+
+
+def absolute_paths(spec: SweepSpec) -> SweepSpec:
+    """Paths resolved against the current folder, so trials find files wherever Ray runs them."""
+    dataset = spec.dataset.model_copy(
+        update={
+            name: Path(getattr(spec.dataset, name)).resolve()
+            for name in ("train", "eval", "dataset_info")
+            if getattr(spec.dataset, name) is not None
+        }
+    )
+    model = spec.model if spec.model.startswith("builtin:") else str(Path(spec.model).resolve())
+    return spec.model_copy(update={"dataset": dataset, "model": model, "storage": spec.storage.resolve()})
+
+
+def run_sweep(
+    spec: SweepSpec,
+    *,
+    overwrite: bool = False,
+    address: str | None = None,
+    num_cpus: int | None = None,
+    quiet: bool = False,
+) -> SweepOutcome:
+    spec = absolute_paths(spec)
+    checked = preflight(spec)
+    sweep_dir = ensure_writable_dir(spec.storage) / spec.name
+    if (sweep_dir / "leaderboard.csv").exists() and not overwrite:
+        raise SweeperError(
+            f"{sweep_dir}: a sweep already ran here; pass --overwrite to replace it, "
+            f"or --set name=... to keep both"
+        )
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    with SweepLock(sweep_dir):
+        if overwrite:
+            _clear(sweep_dir)
+        atomic_write_text(sweep_dir / "spec.yaml", yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
+        return _run_locked(spec, checked, sweep_dir, address=address, num_cpus=num_cpus, quiet=quiet)
+
+
+def _clear(sweep_dir: Path) -> None:
+    for child in sweep_dir.iterdir():
+        if child.name == SweepLock.FILENAME:
+            continue
+        if child.is_dir():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
+def _run_locked(
+    spec: SweepSpec, checked: Preflight, sweep_dir: Path, *, address: str | None, num_cpus: int | None, quiet: bool
+) -> SweepOutcome:
+    for key, value in _RAY_QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+    import ray
+    from ray import tune
+
+    from sweeper.adapters.ray_scheduler import ConvergenceScheduler
+    from sweeper.orchestrate.recorder import SweepRecorder
+    from sweeper.orchestrate.trainable import TrialContext, sweep_trial
+
+    mode = spec.search.resolved_mode
+    param_names = list(spec.search.space)
+    scheduler = ConvergenceScheduler(checked.pruner)
+    progress = Progress(planned_trials(spec.search), stream=open(os.devnull, "w") if quiet else None)
+    recorder = SweepRecorder(
+        sweep_dir, param_names, spec.search.metric, mode, scheduler, on_change=lambda r: progress.update(r.records)
+    )
+    started_ray = not ray.is_initialized()
+    if started_ray:
+        ray.init(
+            address=address,
+            num_cpus=None if address else num_cpus,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.ERROR,
+        )
+    try:
+        context = TrialContext(spec=spec.model_dump(mode="json"), metric=spec.search.metric, mode=mode)
+        trainable = tune.with_resources(
+            tune.with_parameters(sweep_trial, context=context),
+            {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu},
+        )
+        tuner = tune.Tuner(
+            trainable,
+            param_space=tune_param_space(spec.search),
+            tune_config=tune.TuneConfig(
+                metric=OBJECTIVE,
+                mode=mode,
+                search_alg=searcher(spec.search),
+                scheduler=scheduler,
+                num_samples=spec.search.num_samples,
+                max_concurrent_trials=spec.search.max_concurrent,
+                reuse_actors=True,
+            ),
+            run_config=tune.RunConfig(
+                name=spec.name,
+                storage_path=str(spec.storage),
+                callbacks=[recorder],
+                verbose=0,
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+                failure_config=tune.FailureConfig(max_failures=0),
+            ),
+        )
+        with progress:
+            tuner.fit()
+        recorder.flush()
+    finally:
+        if started_ray:
+            ray.shutdown()
+    rows = recorder.rows()
+    steps_run = sum(int(row.get("steps_done") or 0) for row in rows)
+    steps_planned = sum(int(row.get("max_steps") or row.get("steps_done") or 0) for row in rows)
+    return SweepOutcome(sweep_dir=sweep_dir, rows=rows, steps_run=steps_run, steps_planned=steps_planned)

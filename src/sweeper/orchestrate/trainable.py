@@ -1,0 +1,98 @@
+"""The function Ray Tune runs for each trial: a real LoRA SFT run whose reports go to `tune.report`.
+
+The trial code itself (sweeper.trial) knows nothing of Ray; this module injects a reporter.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sweeper.orchestrate.space import OBJECTIVE
+
+# Facts a trial states in every report so the driver knows them even if the trial is pruned early.
+FACTS = ("max_steps", "steps_per_epoch", "samples_truncated", "samples_dropped")
+
+
+@dataclass(frozen=True)
+class TrialContext:
+    """What every trial of a sweep shares; plain data so Ray can ship it to workers."""
+
+    spec: dict[str, Any]  # SweepSpec.model_dump(mode="json"), paths made absolute by the driver
+    metric: str
+    mode: str
+
+
+class RayReporter:
+    """Sends each point to Ray Tune, with the running best of the sweep's metric as `objective`."""
+
+    def __init__(self, metric: str, mode: str) -> None:
+        self._metric = metric
+        self._sign = 1.0 if mode == "max" else -1.0
+        self._best: float | None = None
+
+    def report(self, metrics: dict[str, Any], checkpoint: Path | None = None) -> None:
+        from ray import tune
+
+        value = metrics.get(self._metric)
+        if value is not None and math.isfinite(value):
+            if self._best is None or self._sign * value > self._sign * self._best:
+                self._best = float(value)
+        result = dict(metrics)
+        if self._best is not None:
+            result[OBJECTIVE] = self._best
+        if checkpoint is None:
+            tune.report(result)
+        else:
+            tune.report(result, checkpoint=tune.Checkpoint.from_directory(str(checkpoint)))
+
+
+def sweep_trial(config: dict[str, Any], context: TrialContext) -> None:
+    """Ray Tune's function trainable. `config` holds the sampled parameters."""
+    import ray
+    from ray import tune
+
+    from sweeper.spec import SweepSpec
+    from sweeper.trial.train import TrialConfig, run_trial
+
+    spec = SweepSpec.model_validate(context.spec)
+    settings = spec.trial_settings(config)
+    cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0)
+    work_dir = Path(tempfile.mkdtemp(prefix="sweeper-trial-"))
+    try:
+        resume_from = _restore_checkpoint(tune.get_checkpoint(), work_dir)
+        trial_config = TrialConfig(
+            model=spec.model,
+            dataset=spec.dataset,
+            train=settings,
+            output_dir=work_dir,
+            num_threads=max(1, int(cpus)),
+        )
+        run_trial(trial_config, RayReporter(context.metric, context.mode), resume_from=resume_from)
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def _restore_checkpoint(checkpoint: Any, work_dir: Path) -> Path | None:
+    """Copy Ray's persisted checkpoint into the trial's work folder, where Trainer resumes from it."""
+    if checkpoint is None:
+        return None
+    with checkpoint.as_directory() as source:
+        state = Path(source) / "trainer_state.json"
+        step = _step_of(state)
+        target = work_dir / f"checkpoint-{step}"
+        shutil.copytree(source, target)
+    return target
+
+
+def _step_of(trainer_state: Path) -> int:
+    import json
+
+    try:
+        return int(json.loads(trainer_state.read_text())["global_step"])
+    except (OSError, KeyError, ValueError):
+        return 0

@@ -1,0 +1,1 @@
+"""Sweep outputs: atomic files, leaderboards, comparisons and plots."""

@@ -1,0 +1,226 @@
+"""Read a sweep spec from YAML, apply `--set` overrides, and turn every mistake into one line
+that names the file, the line and the key."""
+
+from __future__ import annotations
+
+import re
+from difflib import get_close_matches
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from sweeper.errors import SweeperError
+from sweeper.spec.schema import SweepSpec
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads `1e-4` as a float (YAML 1.1 wants `1.0e-4`)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+][0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+Path_ = tuple[Any, ...]
+
+
+def parse_yaml(text: str, source: str) -> tuple[Any, dict[Path_, int]]:
+    """The YAML document and the 1-based line of every key and item, by path."""
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+        data = yaml.load(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        problem = error.problem or error.context or "invalid YAML"
+        if error.context and error.context_mark and error.problem:
+            problem += f" ({error.context} at line {error.context_mark.line + 1})"
+        raise SweeperError(f"{where}: YAML syntax error: {problem}") from None
+    except yaml.YAMLError as error:
+        raise SweeperError(f"{source}: YAML error: {error}") from None
+    lines: dict[Path_, int] = {}
+    if node is not None:
+        _index_lines(node, (), lines)
+    return data, lines
+
+
+def _index_lines(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> None:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            lines[path + (key,)] = key_node.start_mark.line + 1
+            _index_lines(value_node, path + (key,), lines)
+            lines[path + (key,)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _index_lines(item, path + (index,), lines)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`train.learning_rate=1e-4` -> (["train", "learning_rate"], 0.0001)."""
+    if "=" not in text:
+        raise SweeperError(f"--set {text}: expected KEY.PATH=VALUE, e.g. --set train.learning_rate=1e-4")
+    key, raw = text.split("=", 1)
+    parts = [p for p in key.strip().split(".")]
+    if not key.strip() or any(not p for p in parts):
+        raise SweeperError(f"--set {text}: the key path {key!r} is empty or has an empty part")
+    try:
+        value = yaml.load(raw, Loader=_Loader) if raw.strip() else ""
+    except yaml.YAMLError:
+        raise SweeperError(f"--set {text}: the value {raw!r} is not valid YAML") from None
+    return parts, value
+
+
+def apply_override(data: dict[str, Any], parts: list[str], value: Any, text: str) -> None:
+    target = data
+    for depth, part in enumerate(parts[:-1]):
+        child = target.get(part)
+        if child is None:
+            child = target[part] = {}
+        if not isinstance(child, dict):
+            where = ".".join(parts[: depth + 1])
+            raise SweeperError(f"--set {text}: {where} is a {type(child).__name__}, not a section")
+        target = child
+    target[parts[-1]] = value
+
+
+def load_spec(path: str | Path, overrides: Iterable[str] = ()) -> SweepSpec:
+    """Load and validate a spec; raise SweeperError naming file, line and key on any mistake."""
+    path = Path(path)
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SweeperError(f"{source}: no such spec file") from None
+    except IsADirectoryError:
+        raise SweeperError(f"{source}: is a folder, not a spec file") from None
+    except UnicodeDecodeError as error:
+        raise SweeperError(f"{source}: not UTF-8 text (byte {error.start})") from None
+    except OSError as error:
+        raise SweeperError(f"{source}: cannot read: {error.strerror}") from None
+    data, lines = parse_yaml(text, source)
+    if data is None:
+        raise SweeperError(f"{source}: the spec is empty")
+    if not isinstance(data, dict):
+        raise SweeperError(f"{source}:1: the spec must be a mapping of keys (name, model, dataset, ...), got a {type(data).__name__}")
+    _check_key_types(data, lines, source)
+    overridden: dict[Path_, str] = {}
+    for text_override in overrides:
+        parts, value = parse_override(text_override)
+        apply_override(data, parts, value, text_override)
+        overridden[tuple(parts)] = text_override
+    return validate_spec(data, source, lines, overridden)
+
+
+def _check_key_types(data: Any, lines: dict[Path_, int], source: str, path: Path_ = ()) -> None:
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if not isinstance(key, str):
+                line = lines.get(path + (key,), lines.get(path, 1))
+                raise SweeperError(f"{source}:{line}: key {key!r} must be a string")
+            _check_key_types(value, lines, source, path + (key,))
+    elif isinstance(data, list):
+        for index, item in enumerate(data):
+            _check_key_types(item, lines, source, path + (index,))
+
+
+def validate_spec(
+    data: dict[str, Any],
+    source: str = "<spec>",
+    lines: dict[Path_, int] | None = None,
+    overridden: dict[Path_, str] | None = None,
+) -> SweepSpec:
+    try:
+        return SweepSpec.model_validate(data)
+    except ValidationError as error:
+        raise SweeperError(_describe(error, source, lines or {}, overridden or {})) from None
+
+
+def _describe(error: ValidationError, source: str, lines: dict[Path_, int], overridden: dict[Path_, str]) -> str:
+    first = error.errors()[0]
+    loc = tuple(first["loc"])
+    key = _dotted(loc)
+    for path, text in overridden.items():
+        if loc[: len(path)] == path or path[: len(loc)] == loc:
+            return f"--set {text}: {key}: {_explain(first, loc)}"
+    line = _line_of(loc, lines)
+    where = f"{source}:{line}" if line else source
+    return f"{where}: {key}: {_explain(first, loc)}" if key else f"{where}: {_explain(first, loc)}"
+
+
+def _dotted(loc: Path_) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("function-after[_ranges(), Dimension]",):
+            continue
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _line_of(loc: Path_, lines: dict[Path_, int]) -> int | None:
+    for end in range(len(loc), -1, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return None
+
+
+def _explain(error: dict[str, Any], loc: Path_) -> str:
+    kind = error["type"]
+    value = error.get("input")
+    if kind == "extra_forbidden":
+        valid = _fields_at(loc[:-1])
+        near = get_close_matches(str(loc[-1]), valid, n=1) if valid else []
+        hint = f"; did you mean '{near[0]}'?" if near else (f"; valid keys: {', '.join(valid)}" if valid else "")
+        return f"unknown key '{loc[-1]}'{hint}"
+    if kind == "missing":
+        return "is required but missing"
+    message = error["msg"]
+    message = message.removeprefix("Value error, ")
+    if kind in ("value_error", "assertion_error"):
+        return message
+    return f"{message}; got {value!r}"
+
+
+def _fields_at(loc: Path_) -> list[str]:
+    """The valid keys of the model found by walking `loc` from SweepSpec."""
+    model: Any = SweepSpec
+    for part in loc:
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return []
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        if field is None:
+            # dict values (search.space.<name>) are Dimensions
+            if model.__name__ == "SearchSpec" or isinstance(part, int):
+                continue
+            return []
+        model = _model_of(field.annotation)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return list(model.model_fields)
+    return []
+
+
+def _model_of(annotation: Any) -> Any:
+    from typing import get_args
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None

@@ -1,0 +1,279 @@
+"""The sweep spec: what a user writes in `sweeps/*.yaml`, as pydantic models.
+
+Field names in `train` follow LLaMA-Factory's command line so a user can copy their settings.
+Every field has a default and a one-line description; the README's reference is built from them.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+BUILTIN_MODELS = ("builtin:tiny-llama",)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class TemplateSpec(_Strict):
+    """How an example becomes text. Placeholders: {text}, {label}, {explanation}."""
+
+    prompt: str = Field("Text: {text}\nLabel:", description="The prompt; masked out of the loss.")
+    label_only: str = Field(" {label}", description="The target without explanation.")
+    label_then_explanation: str = Field(
+        " {label}\nExplanation: {explanation}",
+        description="The target with the explanation after the label (explanation_position: after).",
+    )
+    explanation_then_label: str = Field(
+        " Explanation: {explanation}\nLabel: {label}",
+        description="The target with the explanation before the label (explanation_position: before).",
+    )
+
+    @model_validator(mode="after")
+    def _placeholders(self) -> "TemplateSpec":
+        required = {
+            "prompt": ("{text}",),
+            "label_only": ("{label}",),
+            "label_then_explanation": ("{label}", "{explanation}"),
+            "explanation_then_label": ("{explanation}", "{label}"),
+        }
+        for name, needles in required.items():
+            value = getattr(self, name)
+            for needle in needles:
+                if value.count(needle) != 1:
+                    raise ValueError(f"template.{name} must contain {needle} exactly once; got {value!r}")
+        return self
+
+
+class DatasetSpec(_Strict):
+    """Where the examples come from and how they are read."""
+
+    train: Path | None = Field(None, description="JSONL or JSON file of training examples.")
+    eval: Path | None = Field(None, description="JSONL or JSON file of evaluation examples; else eval_fraction of train.")
+    eval_fraction: float = Field(0.2, gt=0, lt=1, description="Share of train held out when no eval file is given.")
+    split_seed: int = Field(0, description="Seed of the train/eval split.")
+    dataset_info: Path | None = Field(None, description="A LLaMA-Factory dataset_info.json (instead of train).")
+    dataset_name: str | None = Field(None, description="The dataset's name in dataset_info.json.")
+    text_field: str = Field("text", description="Field holding the input text.")
+    label_field: str = Field("label", description="Field holding the class label.")
+    explanation_field: str = Field("explanation", description="Field holding the explanation.")
+    labels: list[str] = Field(..., min_length=2, description="The label set, in a fixed order.")
+    overlength: Literal["truncate", "drop", "error"] = Field(
+        "truncate", description="What to do with samples longer than cutoff_len; always counted and reported."
+    )
+    template: TemplateSpec = Field(default_factory=TemplateSpec, description="How examples become text.")
+
+    @field_validator("labels")
+    @classmethod
+    def _unique_labels(cls, labels: list[str]) -> list[str]:
+        duplicates = sorted({label for label in labels if labels.count(label) > 1})
+        if duplicates:
+            raise ValueError(f"labels must be unique; {duplicates} repeat")
+        if any(not label.strip() for label in labels):
+            raise ValueError("labels must not be empty strings")
+        return labels
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "DatasetSpec":
+        if self.dataset_info is not None:
+            if self.train is not None:
+                raise ValueError("give either dataset.train or dataset.dataset_info, not both")
+            if not self.dataset_name:
+                raise ValueError("dataset.dataset_info needs dataset.dataset_name")
+        elif self.train is None:
+            raise ValueError("dataset needs a train file (dataset.train) or a dataset_info.json (dataset.dataset_info)")
+        return self
+
+
+LrScheduler = Literal[
+    "linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup", "inverse_sqrt"
+]
+
+
+class TrainSettings(_Strict):
+    """One trial's settings; any of them can be searched. Names as in LLaMA-Factory."""
+
+    learning_rate: float = Field(5e-5, gt=0, description="Peak learning rate (AdamW).")
+    num_train_epochs: int = Field(3, ge=1, description="Epochs over the training set.")
+    per_device_train_batch_size: int = Field(1, ge=1, description="Examples per device per step.")
+    per_device_eval_batch_size: int = Field(8, ge=1, description="Examples per device per evaluation batch.")
+    gradient_accumulation_steps: int = Field(8, ge=1, description="Micro-batches per optimizer step.")
+    lr_scheduler_type: LrScheduler = Field("cosine", description="Learning-rate schedule.")
+    warmup_steps: int = Field(0, ge=0, description="Linear warm-up steps.")
+    max_grad_norm: float = Field(1.0, ge=0, description="Gradient clipping norm (0 = off).")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
+    lora_rank: int = Field(8, ge=1, description="LoRA rank r.")
+    lora_alpha: float = Field(16, gt=0, description="LoRA alpha (scale = alpha / r).")
+    lora_dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on the LoRA path.")
+    lora_target: Union[str, list[str]] = Field(
+        "all", description="Modules to adapt: 'all' linear layers, or a list of module names."
+    )
+    cutoff_len: int = Field(1024, ge=8, description="Maximum tokens of prompt + target.")
+    logging_steps: int = Field(5, ge=1, description="Report the raw loss every this many optimizer steps.")
+    eval_steps: int | None = Field(None, ge=1, description="Evaluate every this many steps (and at every epoch end).")
+    save_steps: int | None = Field(100, ge=1, description="Checkpoint every this many steps (and at every epoch end).")
+    max_eval_samples: int | None = Field(None, ge=1, description="Evaluate on at most this many eval examples.")
+    fp16: bool = Field(False, description="Mixed precision fp16 (GPU only).")
+    bf16: bool = Field(False, description="Mixed precision bf16 (GPU only).")
+    gradient_checkpointing: bool = Field(False, description="Trade compute for memory.")
+    seed: int = Field(42, description="Seed of model init, LoRA init and data order.")
+    include_explanation: bool = Field(True, description="Train on label + explanation (w-explain) or label alone.")
+    explanation_position: Literal["after", "before"] = Field(
+        "after", description="Explanation after the label (label first) or before it."
+    )
+
+    @model_validator(mode="after")
+    def _precision(self) -> "TrainSettings":
+        if self.fp16 and self.bf16:
+            raise ValueError("set at most one of train.fp16 and train.bf16")
+        return self
+
+
+SEARCHABLE = tuple(TrainSettings.model_fields)
+Distribution = Literal["loguniform", "uniform", "int", "choice", "grid"]
+
+
+class Dimension(BaseModel):
+    """One searched setting, written `{loguniform: [low, high]}`, `{int: [low, high]}`, `{choice: [...]}`..."""
+
+    model_config = ConfigDict(extra="forbid")
+    loguniform: list[float] | None = None
+    uniform: list[float] | None = None
+    int: list[int] | None = None  # noqa: A003 - the YAML key users write
+    choice: list[Any] | None = None
+    grid: list[Any] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_key(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            keys = [k for k in value if value[k] is not None]
+            if len(keys) != 1:
+                raise ValueError(
+                    "a search dimension is one of {loguniform: [low, high]}, {uniform: [low, high]}, "
+                    f"{{int: [low, high]}}, {{choice: [...]}}, {{grid: [...]}}; got keys {sorted(value)}"
+                )
+        elif isinstance(value, list):
+            raise ValueError(f"write a list of values as {{choice: {value}}} or {{grid: {value}}}")
+        else:
+            raise ValueError(f"a search dimension is a mapping like {{choice: [...]}}; got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _ranges(self) -> "Dimension":
+        kind, values = self.kind, self.values
+        if kind in ("loguniform", "uniform", "int"):
+            if len(values) != 2:
+                raise ValueError(f"{kind} takes [low, high]; got {values}")
+            low, high = values
+            if not (math.isfinite(low) and math.isfinite(high)):
+                raise ValueError(f"{kind} bounds must be finite; got {values}")
+            if low >= high:
+                raise ValueError(f"{kind} needs low < high; got low={low}, high={high}")
+            if kind == "loguniform" and low <= 0:
+                raise ValueError(f"loguniform needs positive bounds; got low={low}")
+        elif not values:
+            raise ValueError(f"{kind} needs at least one value; got []")
+        return self
+
+    @property
+    def kind(self) -> Distribution:
+        for name in ("loguniform", "uniform", "int", "choice", "grid"):
+            if getattr(self, name) is not None:
+                return name  # type: ignore[return-value]
+        raise AssertionError("validated to hold exactly one kind")
+
+    @property
+    def values(self) -> list[Any]:
+        return list(getattr(self, self.kind))
+
+    @property
+    def is_finite(self) -> bool:
+        return self.kind in ("choice", "grid")
+
+
+Metric = Literal["eval_macro_f1", "eval_accuracy", "eval_loss", "eval_label_loss"]
+
+
+class SearchSpec(_Strict):
+    """What to search and how."""
+
+    algorithm: Literal["optuna-tpe", "random", "grid"] = Field(
+        "optuna-tpe", description="optuna-tpe (Optuna's TPE through Ray Tune), random, or grid."
+    )
+    space: dict[str, Dimension] = Field(default_factory=dict, description="Setting name -> distribution.")
+    num_samples: int = Field(12, ge=1, description="Trials to run (grid: repetitions of the grid).")
+    metric: Metric = Field("eval_macro_f1", description="What the searcher optimises.")
+    mode: Literal["max", "min"] | None = Field(None, description="max or min; default follows the metric.")
+    max_concurrent: int | None = Field(None, ge=1, description="At most this many trials at once (default: what fits).")
+    seed: int = Field(0, description="Seed of the searcher.")
+
+    @field_validator("space")
+    @classmethod
+    def _known_settings(cls, space: dict[str, Dimension]) -> dict[str, Dimension]:
+        for name in space:
+            if name not in SEARCHABLE:
+                from difflib import get_close_matches
+
+                near = get_close_matches(name, SEARCHABLE, n=1)
+                hint = f"; did you mean '{near[0]}'?" if near else ""
+                raise ValueError(f"'{name}' is not a train setting that can be searched{hint}")
+        return space
+
+    @model_validator(mode="after")
+    def _algorithm_fits_space(self) -> "SearchSpec":
+        grids = [name for name, dim in self.space.items() if dim.kind == "grid"]
+        if self.algorithm == "optuna-tpe" and grids:
+            raise ValueError(
+                f"grid dimensions {grids} need algorithm 'grid' or 'random'; Optuna's TPE samples, it does not enumerate"
+            )
+        if self.algorithm == "grid":
+            continuous = [name for name, dim in self.space.items() if not dim.is_finite]
+            if continuous:
+                raise ValueError(f"algorithm 'grid' needs choice/grid dimensions; {continuous} are continuous")
+        return self
+
+    @property
+    def resolved_mode(self) -> Literal["max", "min"]:
+        if self.mode is not None:
+            return self.mode
+        return "min" if self.metric.endswith("loss") else "max"
+
+
+class ResourcesSpec(_Strict):
+    """What one trial asks of the cluster; trials in flight follow from what Ray sees."""
+
+    cpu: float = Field(1.0, gt=0, description="CPUs per trial (fractions allowed).")
+    gpu: float = Field(0.0, ge=0, description="GPUs per trial (fractions let small trials share a GPU).")
+
+
+class SweepSpec(_Strict):
+    """A whole sweep."""
+
+    name: str = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="Sweep name; the output folder.")
+    storage: Path = Field(Path("results"), description="Folder that holds the sweep folders.")
+    model: str = Field("builtin:tiny-llama", description="A local model path, or builtin:tiny-llama.")
+    dataset: DatasetSpec
+    train: TrainSettings = Field(default_factory=TrainSettings, description="Fixed trial settings.")
+    search: SearchSpec = Field(default_factory=SearchSpec, description="The search.")
+    resources: ResourcesSpec = Field(default_factory=ResourcesSpec, description="Per-trial resources.")
+    pruner: dict[str, Any] = Field(default_factory=dict, description="Convergence-rule settings.")
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, model: str) -> str:
+        if model.startswith("builtin:") and model not in BUILTIN_MODELS:
+            raise ValueError(f"unknown builtin model {model!r}; builtins are {list(BUILTIN_MODELS)}")
+        return model
+
+    @property
+    def sweep_dir(self) -> Path:
+        return self.storage / self.name
+
+    def trial_settings(self, params: dict[str, Any]) -> TrainSettings:
+        """The fixed settings with one trial's sampled parameters applied, validated."""
+        return TrainSettings.model_validate({**self.train.model_dump(), **params})

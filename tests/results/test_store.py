@@ -1,0 +1,105 @@
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from sweeper.errors import SweeperError
+from sweeper.results.store import SweepLock, atomic_write_text, ensure_writable_dir
+
+
+def test_atomic_write_replaces_whole_file(tmp_path):
+    target = tmp_path / "leaderboard.csv"
+    atomic_write_text(target, "old\n")
+    atomic_write_text(target, "new\n")
+    assert target.read_text() == "new\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["leaderboard.csv"]  # no temporary left behind
+
+
+def test_writer_killed_mid_write_leaves_previous_version_intact(tmp_path):
+    target = tmp_path / "curves.parquet"
+    atomic_write_text(target, "complete previous version\n")
+    # A writer that stalls half-way through a large write; we SIGKILL it there.
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        from pathlib import Path
+        from sweeper.results.store import atomic_write
+        def slow(handle):
+            handle.write(b"x" * 1_000_000)
+            handle.flush()
+            print("half", flush=True)
+            time.sleep(60)
+            handle.write(b"y" * 1_000_000)
+        atomic_write(Path({str(target)!r}), slow)
+        """
+    )
+    writer = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline().strip() == "half"
+        temporaries = [p for p in tmp_path.iterdir() if p.name != target.name]
+        assert temporaries, "the writer should be writing to a temporary file"
+        assert temporaries[0].stat().st_size >= 1_000_000
+    finally:
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+    assert target.read_text() == "complete previous version\n"
+
+
+def test_exception_in_writer_removes_temporary(tmp_path):
+    from sweeper.results.store import atomic_write
+
+    target = tmp_path / "x.csv"
+
+    def broken(handle):
+        handle.write(b"partial")
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        atomic_write(target, broken)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unwritable_folder_is_a_clear_error(tmp_path):
+    if os.geteuid() == 0:
+        blocker = tmp_path / "file"
+        blocker.write_text("")
+        with pytest.raises(SweeperError, match="not writable"):
+            ensure_writable_dir(blocker / "sub")  # a path under a regular file can't be a folder
+    else:
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        with pytest.raises(SweeperError, match="not writable"):
+            ensure_writable_dir(locked / "sub")
+
+
+def test_second_sweep_on_same_folder_refuses(tmp_path):
+    with SweepLock(tmp_path):
+        other = subprocess.run(
+            [sys.executable, "-c", f"from sweeper.results.store import SweepLock; SweepLock({str(tmp_path)!r}).acquire()"],
+            capture_output=True,
+            text=True,
+        )
+        assert other.returncode != 0
+        assert "another sweep is writing to this folder" in other.stderr
+    # released: a later sweep may take it
+    with SweepLock(tmp_path):
+        pass
+
+
+def test_lock_dies_with_its_process(tmp_path):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"from sweeper.results.store import SweepLock; import time; lock = SweepLock({str(tmp_path)!r}).acquire(); print('held', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(SweeperError):
+        SweepLock(tmp_path).acquire()
+    holder.kill()
+    holder.wait()
+    time.sleep(0.1)
+    SweepLock(tmp_path).acquire().release()
