@@ -29,7 +29,9 @@ def command(args: argparse.Namespace) -> int:
     for name, dim in search.space.items():
         print(f"    {name:<28} {dim.kind} {dim.values}")
     print(f"  resources  {spec.resources.cpu:g} cpu, {spec.resources.gpu:g} gpu per trial")
-    print(f"  data       {data.summary()}")
+    print(f"  data       {data.train} train, {data.eval} eval ({data.eval_source}), "
+          f"{data.with_explanation} with explanation")
+    print(f"  labels     train {data.train_label_counts}, eval {data.eval_label_counts}")
     for warning in data.warnings:
         print(f"  warning    {warning}")
     return 0

@@ -161,13 +161,12 @@ def count_duplicates(train: list[Example], evals: list[Example]) -> int:
 def read_records(path: Path, shown: str | None = None) -> Iterator[tuple[int, Any]]:
     """(1-based line, decoded value) for each record of a JSONL file or a JSON array file.
 
-    A file whose first non-blank character is `[` is a JSON array; anything else is JSONL
-    (one JSON value a line, blank lines skipped).
+    A `.jsonl` file is JSONL (one JSON value a line, blank lines skipped); any other file whose
+    first non-blank character is `[` is a JSON array, else JSONL.
     """
     shown = shown if shown is not None else str(path)
     text = _read_text(path, shown)
-    stripped = text.lstrip()
-    if stripped.startswith("["):
+    if Path(path).suffix.lower() != ".jsonl" and text.lstrip().startswith("["):
         yield from _array_records(text, shown)
         return
     decoder = json.JSONDecoder()

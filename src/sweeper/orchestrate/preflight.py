@@ -43,5 +43,5 @@ def preflight(spec: SweepSpec) -> Preflight:
         if not (path / "config.json").exists():
             raise SweeperError(f"model: {spec.model!r} has no config.json; point at a transformers model folder")
     pruner = pruner_settings(spec)
-    loaded = load_examples(spec.dataset, require_explanation=can_include_explanation(spec))
+    loaded = load_examples(spec.dataset, explanations_needed=can_include_explanation(spec))
     return Preflight(data=loaded.report, pruner=pruner)

@@ -257,7 +257,7 @@ class SweepSpec(_Strict):
     name: str = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="Sweep name; the output folder.")
     storage: Path = Field(Path("results"), description="Folder that holds the sweep folders.")
     model: str = Field("builtin:tiny-llama", description="A local model path, or builtin:tiny-llama.")
-    dataset: DatasetSpec
+    dataset: DatasetSpec = Field(..., description="The examples: files, fields, labels, template.")
     train: TrainSettings = Field(default_factory=TrainSettings, description="Fixed trial settings.")
     search: SearchSpec = Field(default_factory=SearchSpec, description="The search.")
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec, description="Per-trial resources.")

@@ -1,0 +1,134 @@
+"""`read_log(path) -> Curve`: detect the format from the content, never from the file name."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from sweeper.errors import SweeperError
+from sweeper.logs.csvlog import looks_like_csv, read_csv
+from sweeper.logs.curve import Curve
+from sweeper.logs.jsonlogs import parse_jsonl, read_jsonl, read_log_history, read_trainer_state
+
+FORMATS_HELP = (
+    "expected an HF trainer_state.json, a LLaMA-Factory trainer_log.jsonl, an ms-swift logging.jsonl, "
+    "a CSV with step,epoch,loss columns, or a sweep's curves.parquet"
+)
+# In a folder, in this order: a sweep's results, then a run's own logs.
+_DIR_LOGS = ("trainer_state.json", "trainer_log.jsonl", "logging.jsonl")
+_PARQUET_MAGIC = b"PAR1"
+
+
+def read_log(path: str | Path, trial: str | None = None) -> Curve:
+    """Read one run's curve from a log file, a run's output folder, or a sweep's results.
+
+    `trial` picks one trial of a sweep's `curves.parquet` (given as the file or its folder).
+    Every problem with the input is a SweeperError with a one-line reason naming the file
+    (and the line, for line formats).
+    """
+    path = Path(path)
+    try:
+        if path.is_dir():
+            return _read_dir(path, trial)
+        if not path.exists():
+            raise SweeperError(f"{path}: no such file or directory")
+        return _read_file(path, trial)
+    except SweeperError:
+        raise
+    except OSError as error:
+        raise SweeperError(f"{path}: cannot read: {error.strerror or error}") from None
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError, MemoryError) as error:
+        # Belt and braces: every known bad input is reported above with its line; this keeps any
+        # input we did not foresee a one-line error rather than a traceback.
+        raise SweeperError(f"{path}: unreadable log ({type(error).__name__}: {error})"[:300]) from None
+
+
+def _read_dir(path: Path, trial: str | None) -> Curve:
+    sweep = path / "curves.parquet"
+    if sweep.is_file():
+        return _read_file(sweep, trial)
+    if trial is not None:
+        raise SweeperError(f"{path}: --trial needs a sweep's results folder (with curves.parquet)")
+    for name in _DIR_LOGS:
+        candidate = path / name
+        if candidate.is_file():
+            return _read_file(candidate, None)
+    checkpoints = sorted(
+        (p for p in path.glob("checkpoint-*/trainer_state.json") if re.fullmatch(r"checkpoint-\d+", p.parent.name)),
+        key=lambda p: int(p.parent.name.split("-")[1]),
+    )
+    if checkpoints:
+        return _read_file(checkpoints[-1], None)
+    csvs = sorted(path.glob("*.csv"))
+    if len(csvs) == 1:
+        return _read_file(csvs[0], None)
+    raise SweeperError(
+        f"{path}: no training log found (looked for curves.parquet, {', '.join(_DIR_LOGS)}, "
+        "checkpoint-*/trainer_state.json, one *.csv)"
+    )
+
+
+def _read_file(path: Path, trial: str | None) -> Curve:
+    source = str(path)
+    data = path.read_bytes()
+    if data.startswith(_PARQUET_MAGIC):
+        from sweeper.logs.sweep import read_sweep_curves
+
+        return _non_empty(read_sweep_curves(path, trial))
+    if trial is not None:
+        raise SweeperError(f"{source}: --trial applies only to a sweep's curves.parquet")
+    if not data.strip():
+        raise SweeperError(f"{source}: empty file")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise SweeperError(f"{source}: not a text log (invalid UTF-8 at byte {error.start}); {FORMATS_HELP}") from None
+    stripped = text.lstrip()
+    if stripped[0] in "{[":
+        return _non_empty(_read_json(text, source))
+    if looks_like_csv(text):
+        return _non_empty(read_csv(text, source))
+    raise SweeperError(f"{source}: unknown log format; {FORMATS_HELP}")
+
+
+def _read_json(text: str, source: str) -> Curve:
+    try:
+        doc = json.loads(text)
+    except RecursionError:
+        raise SweeperError(f"{source}: JSON nested too deeply") from None
+    except json.JSONDecodeError as error:
+        records = None
+        if error.msg == "Extra data" or _first_line_is_object(text):
+            records = parse_jsonl(text, source)  # JSON lines (raises with the bad line's number)
+        if records is None:
+            raise SweeperError(
+                f"{source}: truncated or invalid JSON at line {error.lineno} column {error.colno} ({error.msg})"
+            ) from None
+        return read_jsonl(records, source)
+    if isinstance(doc, dict):
+        if "log_history" in doc and not any(k in doc for k in ("current_steps", "global_step/max_steps")):
+            curve = read_trainer_state(doc, source)
+            if "global_step" in doc and "memory" in doc:  # ms-swift's summary line on its own
+                curve.format = "swift_jsonl"
+            return curve
+        return read_jsonl([(1, doc)], source)  # a one-line JSON-lines log
+    if isinstance(doc, list) and doc and all(isinstance(e, dict) for e in doc):
+        return read_log_history(doc, source)
+    raise SweeperError(f"{source}: unknown JSON log (no log_history, no step keys); {FORMATS_HELP}")
+
+
+def _first_line_is_object(text: str) -> bool:
+    for line in text.splitlines():
+        if line.strip():
+            try:
+                return isinstance(json.loads(line), dict)
+            except (ValueError, RecursionError):
+                return False
+    return False
+
+
+def _non_empty(curve: Curve) -> Curve:
+    if not curve.points:
+        raise SweeperError(f"{curve.source}: no logged loss or eval values")
+    return curve

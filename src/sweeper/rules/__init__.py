@@ -1,0 +1,41 @@
+"""Convergence rules: judge one run by the shape of its own raw loss curve.
+
+Pure Python (stdlib only): no Ray, Optuna, torch or numpy. Each rule takes points one at a time
+and keeps O(window) state; CurveMonitor composes them with the pruning policy.
+"""
+
+from sweeper.rules.divergence import DivergenceRule, GradNormWarningRule
+from sweeper.rules.monitor import (
+    CONTINUE,
+    VERDICTS,
+    CurveMonitor,
+    Decision,
+    Diagnosis,
+    PrunerSettings,
+    diagnose,
+)
+from sweeper.rules.plateau import PlateauRule
+from sweeper.rules.point import Finding, Point
+from sweeper.rules.signal import Signal
+from sweeper.rules.smoothing import llamafactory_smooth, tensorboard_smooth
+from sweeper.rules.staircase import StaircaseRule, epoch_index
+
+__all__ = [
+    "CONTINUE",
+    "VERDICTS",
+    "CurveMonitor",
+    "Decision",
+    "Diagnosis",
+    "DivergenceRule",
+    "Finding",
+    "GradNormWarningRule",
+    "PlateauRule",
+    "Point",
+    "PrunerSettings",
+    "Signal",
+    "StaircaseRule",
+    "diagnose",
+    "epoch_index",
+    "llamafactory_smooth",
+    "tensorboard_smooth",
+]

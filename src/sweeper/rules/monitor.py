@@ -1,0 +1,366 @@
+"""Compose the rules over one run and decide: keep training, or stop.
+
+The policy (PrunerSettings):
+- divergence: stop at once, grace or not: a broken run only burns compute.
+- plateau, stuck (high relative to ln C, eval accuracy near chance, or still > 60% of the
+  run's start): stop if `stop_on_stuck_plateau`. Converged: stop only if `stop_when_converged`.
+  Not once the run has shown a staircase: flat within epochs is a staircase's own shape, and
+  the staircase policy decides for such a run (the plateau finding is still recorded).
+- staircase: "auto" stops when memorising (eval loss rose or accuracy/F1 stalled across the
+  boundary), keeps training and flags when improving, flags only when unjudged; "stop" stops on
+  any staircase; "flag" never stops.
+- nothing but divergence stops a run inside its grace period; a stuck plateau or memorising
+  staircase found during grace stops it at the first point after grace if still true.
+- `enabled=False` keeps judging (findings, verdict, reason) but never stops.
+
+The verdict is the worst finding by precedence: divergence > staircase > plateau > healthy.
+Warnings (non-finite grad_norm with a finite loss) never change it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields, replace
+from typing import Any, Iterable, Literal
+
+from sweeper.rules.divergence import DivergenceRule, GradNormWarningRule
+from sweeper.rules.plateau import PlateauRule
+from sweeper.rules.point import Finding, Point
+from sweeper.rules.signal import SIGNAL_CHOICES
+from sweeper.rules.staircase import StaircaseRule
+
+VERDICTS = ("divergence", "staircase", "plateau", "healthy")
+_PRECEDENCE = {name: rank for rank, name in enumerate(VERDICTS)}
+STAIRCASE_POLICIES = ("auto", "stop", "flag")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@dataclass(frozen=True)
+class PrunerSettings:
+    """When the convergence rules stop a run. Every field has a default; see the module docstring.
+
+    Defaults and why:
+    - grace_steps=0, grace_fraction=0.1: no stop but divergence in the first 10% of max_steps
+      (when max_steps is known). The rules already wait for evidence (plateau: >= 60 points and
+      a confident fit; staircase: a whole epoch), so grace only guards the warm-up.
+    - stop_on_stuck_plateau=True: a run stuck high is wasted compute.
+    - stop_when_converged=False: a converged run is a result; let it finish (checkpoints, evals).
+    - staircase="auto": memorising is the only staircase worth a stop.
+    """
+
+    enabled: bool = True
+    """Stop runs at all. False: judge and report, never stop."""
+    grace_steps: int = 0
+    """No stop (except divergence) before this step."""
+    grace_fraction: float = 0.1
+    """No stop (except divergence) before this fraction of max_steps (only when max_steps is known)."""
+    stop_on_stuck_plateau: bool = True
+    """Stop a run whose loss plateaued high (stuck)."""
+    stop_when_converged: bool = False
+    """Stop a run whose loss plateaued low (converged)."""
+    staircase: Literal["auto", "stop", "flag"] = "auto"
+    """auto: stop when memorising, flag when improving or unjudged; stop: always; flag: never."""
+    num_classes: int | None = None
+    """Classes C of a classification target: judge the label loss on [0, ln C]."""
+    signal: Literal["auto", "label_loss", "loss"] = "auto"
+    """Judged value: label_loss when the run logs it (auto), or one of them always."""
+    divergence_rise_ratio: float = 0.5
+    """A sustained rise this far above the run's best level (0.5 = 50%) is divergence."""
+    divergence_patience: int = 5
+    """Consecutive points the rise must last (one spike is not divergence)."""
+    staircase_min_drop: float = 0.05
+    """A boundary drop below this fraction of the loss level is not a staircase."""
+    staircase_min_ratio: float = 4.0
+    """The boundary drop must be this many times the within-epoch change over the same span."""
+    staircase_eval_tolerance: float = 0.005
+    """Eval changes smaller than this (relative loss, absolute accuracy/F1) count as stalled."""
+    plateau_min_improvement: float = 0.02
+    """A trailing-window improvement confidently below this fraction is a plateau."""
+    plateau_window_fraction: float = 1 / 3
+    """The trailing window: this fraction of the points so far."""
+    plateau_min_points: int = 20
+    """The trailing window has at least this many points (plateau needs 3x this many in all)."""
+    stuck_ratio: float = 0.6
+    """Without num_classes: a plateau above this fraction of the run's start is stuck."""
+    stuck_fraction: float = 0.5
+    """With num_classes: a plateau above this fraction of ln C is stuck."""
+
+    def __post_init__(self) -> None:
+        for name in ("enabled", "stop_on_stuck_plateau", "stop_when_converged"):
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                raise ValueError(f"{name} must be a bool, got {value!r}.")
+        if not isinstance(self.grace_steps, int) or isinstance(self.grace_steps, bool) or self.grace_steps < 0:
+            raise ValueError(f"grace_steps must be >= 0, got {self.grace_steps!r}.")
+        if not _is_number(self.grace_fraction) or not 0 <= self.grace_fraction < 1:
+            raise ValueError(f"grace_fraction must be in [0, 1), got {self.grace_fraction!r}.")
+        if self.staircase not in STAIRCASE_POLICIES:
+            raise ValueError(f"staircase must be one of 'auto', 'stop', 'flag', got {self.staircase!r}.")
+        if self.num_classes is not None and (
+            not isinstance(self.num_classes, int) or isinstance(self.num_classes, bool) or self.num_classes < 2
+        ):
+            raise ValueError(f"num_classes must be an int >= 2 or None, got {self.num_classes!r}.")
+        if self.signal not in SIGNAL_CHOICES:
+            raise ValueError(f"signal must be one of 'auto', 'label_loss', 'loss', got {self.signal!r}.")
+        if not _is_number(self.divergence_rise_ratio) or self.divergence_rise_ratio <= 0:
+            raise ValueError(f"divergence_rise_ratio must be > 0, got {self.divergence_rise_ratio!r}.")
+        if not isinstance(self.divergence_patience, int) or isinstance(self.divergence_patience, bool) or self.divergence_patience < 1:
+            raise ValueError(f"divergence_patience must be >= 1, got {self.divergence_patience!r}.")
+        for name in ("staircase_min_drop", "plateau_min_improvement", "stuck_ratio", "stuck_fraction"):
+            value = getattr(self, name)
+            if not _is_number(value) or not 0 < value < 1:
+                raise ValueError(f"{name} must be in (0, 1), got {value!r}.")
+        if not _is_number(self.staircase_min_ratio) or self.staircase_min_ratio < 1:
+            raise ValueError(f"staircase_min_ratio must be >= 1, got {self.staircase_min_ratio!r}.")
+        if not _is_number(self.staircase_eval_tolerance) or not 0 <= self.staircase_eval_tolerance < 1:
+            raise ValueError(f"staircase_eval_tolerance must be in [0, 1), got {self.staircase_eval_tolerance!r}.")
+        if not _is_number(self.plateau_window_fraction) or not 0 < self.plateau_window_fraction <= 1:
+            raise ValueError(f"plateau_window_fraction must be in (0, 1], got {self.plateau_window_fraction!r}.")
+        if not isinstance(self.plateau_min_points, int) or isinstance(self.plateau_min_points, bool) or self.plateau_min_points < 6:
+            raise ValueError(f"plateau_min_points must be >= 6, got {self.plateau_min_points!r}.")
+
+    def grace(self, max_steps: int | None) -> int:
+        """The first step at which anything but divergence may stop a run."""
+        if max_steps:
+            return max(self.grace_steps, math.ceil(self.grace_fraction * max_steps))
+        return self.grace_steps
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What to do after a point: "continue" or "stop"; `finding` is the one that caused the stop."""
+
+    action: Literal["continue", "stop"]
+    finding: Finding | None = None
+
+    @property
+    def stop(self) -> bool:
+        return self.action == "stop"
+
+
+CONTINUE = Decision("continue")
+
+
+def _describe(finding: Finding) -> str:
+    return f"{finding.rule} ({finding.kind}) at step {finding.step}: {finding.message}"
+
+
+class CurveMonitor:
+    """All rules over one run, fed point by point; `observe` returns a Decision.
+
+    `max_steps` sets the grace period from `grace_fraction`; `steps_per_epoch` fills `epoch` on
+    points that lack it (step / steps_per_epoch), so the staircase rule can see boundaries.
+    Call `finish()` at the end of a run (or of a log) to release findings that wait for
+    evidence that will not come (a staircase waiting for an eval point).
+    """
+
+    def __init__(self, settings: PrunerSettings | None = None, max_steps: int | None = None, steps_per_epoch: float | None = None) -> None:
+        settings = PrunerSettings() if settings is None else settings
+        if not isinstance(settings, PrunerSettings):
+            raise ValueError(f"settings must be a PrunerSettings, got {type(settings).__name__}.")
+        if max_steps is not None and (not _is_number(max_steps) or max_steps <= 0):
+            raise ValueError(f"max_steps must be > 0 or None, got {max_steps!r}.")
+        if steps_per_epoch is not None and (not _is_number(steps_per_epoch) or steps_per_epoch <= 0):
+            raise ValueError(f"steps_per_epoch must be > 0 or None, got {steps_per_epoch!r}.")
+        self.settings = settings
+        self.max_steps = max_steps
+        self.steps_per_epoch = steps_per_epoch
+        self._grace = settings.grace(int(max_steps) if max_steps else None)
+        signal = settings.signal
+        self._warning = GradNormWarningRule()
+        self._divergence = DivergenceRule(
+            rise_ratio=settings.divergence_rise_ratio, patience=settings.divergence_patience, signal=signal
+        )
+        self._staircase = StaircaseRule(
+            min_rel_drop=settings.staircase_min_drop,
+            min_ratio=settings.staircase_min_ratio,
+            eval_tolerance=settings.staircase_eval_tolerance,
+            signal=signal,
+        )
+        self._plateau = PlateauRule(
+            min_improvement=settings.plateau_min_improvement,
+            window_fraction=settings.plateau_window_fraction,
+            min_points=settings.plateau_min_points,
+            stuck_ratio=settings.stuck_ratio,
+            stuck_fraction=settings.stuck_fraction,
+            num_classes=settings.num_classes,
+            signal=signal,
+        )
+        self._findings: list[Finding] = []
+        self._worst: Finding | None = None  # the finding that sets the verdict
+        self._stopped: Decision | None = None
+        self._pending_staircase: Finding | None = None  # memorising staircase found during grace
+        self.points = 0
+        self.last_step: int | None = None
+
+    # -- feeding ---------------------------------------------------------------------------
+
+    def observe(self, point: Point) -> Decision:
+        self.points += 1
+        self.last_step = point.step
+        if point.epoch is None and self.steps_per_epoch:
+            point = replace(point, epoch=point.step / self.steps_per_epoch)
+        stop: Finding | None = None
+        found = self._warning.observe(point)
+        if found is not None:
+            self._record(found)
+        found = self._divergence.observe(point)
+        if found is not None:
+            self._record(found)
+            stop = found  # divergence: stop at once, no grace
+        found = self._staircase.observe(point)
+        if found is not None:
+            self._record(found)
+            if stop is None and self._staircase_stops(found):
+                stop = found
+        found = self._plateau.observe(point)
+        if found is not None:
+            self._record(found)
+            if stop is None and self._plateau_stops(found):
+                stop = found
+        if self._stopped is not None:
+            return self._stopped
+        if stop is None and point.step >= self._grace:
+            # Evidence found during grace that still holds now.
+            if self._pending_staircase is not None:
+                stop, self._pending_staircase = self._pending_staircase, None
+            elif self._plateau.active is not None and self._plateau_stops(self._plateau.active):
+                stop = self._plateau.active
+        if stop is None:
+            return CONTINUE
+        if stop.rule != "divergence" and point.step < self._grace:
+            if stop.rule == "staircase":
+                self._pending_staircase = stop
+            return CONTINUE
+        if not self.settings.enabled:
+            return CONTINUE
+        self._stopped = Decision("stop", stop)
+        return self._stopped
+
+    def finish(self) -> list[Finding]:
+        """End of the run: release findings that waited for evidence; returns the new ones."""
+        new = []
+        found = self._staircase.finish()
+        if found is not None:
+            self._record(found)
+            new.append(found)
+        summary = self._warning.summary()
+        if summary is not None and summary is not self._warning.finding:
+            self._findings = [summary if f is self._warning.finding else f for f in self._findings]
+        return new
+
+    def _record(self, finding: Finding) -> None:
+        self._findings.append(finding)
+        if finding.rule in _PRECEDENCE:
+            worst = self._worst
+            if worst is None or _PRECEDENCE[finding.rule] < _PRECEDENCE[worst.rule]:
+                self._worst = finding
+
+    def _staircase_stops(self, finding: Finding) -> bool:
+        policy = self.settings.staircase
+        if policy == "stop":
+            return True
+        return policy == "auto" and finding.kind == "memorising"
+
+    def _plateau_stops(self, finding: Finding) -> bool:
+        if self._staircase_seen():
+            # Flat within epochs is a staircase's own shape: its policy decides, not the plateau's.
+            return False
+        if finding.kind == "stuck":
+            return self.settings.stop_on_stuck_plateau
+        return self.settings.stop_when_converged
+
+    def _staircase_seen(self) -> bool:
+        worst = self._worst
+        return (worst is not None and worst.rule in ("divergence", "staircase")) or self._staircase.held is not None
+
+    # -- reading ---------------------------------------------------------------------------
+
+    @property
+    def findings(self) -> list[Finding]:
+        """Every finding so far, in the order found (warnings included)."""
+        return list(self._findings)
+
+    @property
+    def stopped(self) -> Finding | None:
+        """The finding that stopped the run, or None."""
+        return self._stopped.finding if self._stopped is not None else None
+
+    def _verdict_finding(self) -> Finding | None:
+        worst = self._worst
+        held = self._staircase.held  # a staircase waiting for its eval point already counts
+        if held is not None and (worst is None or _PRECEDENCE["staircase"] < _PRECEDENCE[worst.rule]):
+            return held
+        return worst
+
+    @property
+    def verdict(self) -> str:
+        """divergence > staircase > plateau > healthy."""
+        worst = self._verdict_finding()
+        return worst.rule if worst is not None else "healthy"
+
+    @property
+    def reason(self) -> str:
+        """One line for the leaderboard: the rule, where, and the evidence."""
+        if self._stopped is not None and self._stopped.finding is not None:
+            return "stopped: " + _describe(self._stopped.finding)
+        worst = self._verdict_finding()
+        if worst is not None:
+            return _describe(worst)
+        return f"healthy: no divergence, staircase or plateau in {self.points} points"
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """The judgement of a whole log."""
+
+    verdict: str
+    findings: list[Finding]
+    points_count: int
+    reason: str = ""
+
+    @property
+    def kind(self) -> str | None:
+        """The kind of the finding that set the verdict (e.g. "memorising"), None when healthy."""
+        for finding in self.findings:
+            if finding.rule == self.verdict:
+                return finding.kind
+        return None
+
+
+def diagnose(
+    points: Iterable[Point],
+    num_classes: int | None = None,
+    *,
+    max_steps: int | None = None,
+    steps_per_epoch: float | None = None,
+    **settings: Any,
+) -> Diagnosis:
+    """Judge a whole log at once: feed every point (sorted by step) to a CurveMonitor, then finish.
+
+    `settings` are PrunerSettings fields (unknown names raise ValueError).
+    """
+    known = {f.name for f in fields(PrunerSettings)}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise ValueError(f"unknown setting(s) {', '.join(map(repr, unknown))}; known: {', '.join(sorted(known))}.")
+    monitor = CurveMonitor(PrunerSettings(num_classes=num_classes, **settings), max_steps=max_steps, steps_per_epoch=steps_per_epoch)
+    ordered = sorted(points, key=lambda p: p.step)
+    for point in ordered:
+        monitor.observe(point)
+    monitor.finish()
+    findings = monitor.findings
+    worst = monitor._verdict_finding()
+    verdict = worst.rule if worst is not None else "healthy"
+    return Diagnosis(verdict, findings, len(ordered), monitor_reason(monitor))
+
+
+def monitor_reason(monitor: CurveMonitor) -> str:
+    """The reason line of a finished monitor, ignoring whether it stopped (a log is judged whole)."""
+    worst = monitor._verdict_finding()
+    if worst is not None:
+        return _describe(worst)
+    return f"healthy: no divergence, staircase or plateau in {monitor.points} points"

@@ -1,0 +1,61 @@
+"""Which value of a point the rules judge: the label loss when the run logs one, else the loss.
+
+A w-explain run's mean token loss is dominated by explanation tokens; its label loss is on the
+same scale as a wo-explain run's loss. Judging `label_loss` when present holds both to one
+standard.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from sweeper.rules.point import Point
+
+SignalChoice = Literal["auto", "label_loss", "loss"]
+SIGNAL_CHOICES = ("auto", "label_loss", "loss")
+
+
+def check_signal(signal: str) -> str:
+    if signal not in SIGNAL_CHOICES:
+        raise ValueError(f"signal must be one of {', '.join(map(repr, SIGNAL_CHOICES))}, got {signal!r}.")
+    return signal
+
+
+class Signal:
+    """Picks the monitored value of each point.
+
+    "auto" locks onto `label_loss` or `loss` at the first training point that has either, so a
+    run is never judged on a mix of two scales. A point without the locked field has no value.
+    """
+
+    __slots__ = ("choice", "field")
+
+    def __init__(self, signal: str = "auto") -> None:
+        self.choice = check_signal(signal)
+        self.field: str | None = None if signal == "auto" else signal
+
+    def value(self, point: Point) -> float | None:
+        field = self.field
+        if field is None:
+            if point.label_loss is not None:
+                field = self.field = "label_loss"
+            elif point.loss is not None:
+                field = self.field = "loss"
+            else:
+                return None
+        return point.label_loss if field == "label_loss" else point.loss
+
+    def eval_value(self, point: Point) -> float | None:
+        """The eval counterpart: `eval_label_loss` when judging label loss and it is logged, else `eval_loss`."""
+        if self.field == "label_loss" and point.eval_label_loss is not None:
+            return point.eval_label_loss
+        return point.eval_loss
+
+    @property
+    def name(self) -> str:
+        """Human name of the judged value, for messages."""
+        return "label loss" if self.field == "label_loss" else "loss"
+
+    def eval_name(self, point: Point) -> str:
+        """Human name of what `eval_value(point)` returned."""
+        return "eval label loss" if self.field == "label_loss" and point.eval_label_loss is not None else "eval loss"

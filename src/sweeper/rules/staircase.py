@@ -1,0 +1,383 @@
+"""Staircase: flat within epochs, a cliff at each epoch boundary.
+
+The model meets the same samples again and the training loss drops at once. Harmless when
+eval metrics improve with it ("improving"), memorisation when they stall or eval loss rises
+("memorising"); without eval points around the boundary the kind is "unjudged".
+
+How a boundary is judged (all on raw values, no smoothing):
+
+- `W` = 10% of the points of the epoch that just ended (5 to 50 points: a median of 5 shrugs
+  off two spikes, a median of 3 does not); an epoch needs at least 4 W points (20) to be judged.
+- The drop is median(last W points before) - median(first W points after).
+- The within-epoch change over the same span is measured the same way, between adjacent
+  W-point chunks that do not straddle a boundary: the median |change| over up to 8 chunks
+  before the boundary and the first 3 chunks after it ("flat within", pooled). It is floored by
+  the change that point noise alone would make (noise from the median absolute first difference).
+- It fires when the drop is at least `min_rel_drop` of the level AND at least `min_ratio` times
+  the within-epoch change. A healthy fast decay drops at the boundary at the same rate as just
+  before it (ratio ~1), so it does not fire; a staircase drops many times faster.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from sweeper.rules._stats import _DIFF_MAD_TO_SIGMA, median, median_sd
+from sweeper.rules.point import Finding, Point
+from sweeper.rules.signal import Signal
+
+_EPOCH_EPS = 1e-6
+
+
+def epoch_index(epoch: float) -> int:
+    """0-based index of the epoch a point belongs to.
+
+    The boundary is where floor(epoch) increments, except that a point logged at exactly
+    epoch k (HF logs the last step of an epoch as k.0, rounded logs too) closes epoch k rather
+    than opening epoch k+1: its loss was averaged over steps of epoch k.
+    """
+    return max(0, math.ceil(epoch - _EPOCH_EPS) - 1)
+
+
+def boundary_window(points_before: int, fraction: float = 0.1, min_window: int = 5, max_window: int = 50) -> int:
+    """Points compared on each side of a boundary: `fraction` of the epoch that just ended."""
+    return max(min_window, min(max_window, int(round(points_before * fraction))))
+
+
+def boundary_change(before: Sequence[float], after: Sequence[float], window: int, chunks: int = 8) -> dict[str, float]:
+    """The boundary drop and the within-epoch change over the same span, from raw values.
+
+    `before`: values of the epoch that ended (oldest first); `after`: values of the new epoch.
+    Needs len(before) >= window and len(after) >= window. Returns plain floats:
+    level_before, level_after, drop (positive = the loss fell), rel_drop, within_before,
+    within_after, noise_floor, within (max of the pooled median |change| and the noise floor),
+    trend_before (median signed fall per span before the boundary), ratio (drop / within).
+    """
+    w = window
+    level_before = median(before[-w:])
+    level_after = median(after[:w])
+    drop = level_before - level_after
+    rel_drop = drop / abs(level_before) if level_before else (math.inf if drop > 0 else 0.0)
+
+    tail = before[-chunks * w :]
+    n_before = len(tail) // w
+    start = len(tail) - n_before * w
+    meds_before = [median(tail[start + i * w : start + (i + 1) * w]) for i in range(n_before)]
+    falls_before = [meds_before[i] - meds_before[i + 1] for i in range(n_before - 1)]
+    n_after = min(len(after) // w, chunks)
+    meds_after = [median(after[i * w : (i + 1) * w]) for i in range(n_after)]
+    falls_after = [meds_after[i] - meds_after[i + 1] for i in range(n_after - 1)]
+
+    within_before = median([abs(f) for f in falls_before]) if falls_before else 0.0
+    within_after = median([abs(f) for f in falls_after]) if falls_after else 0.0
+    # One pooled median over both sides: a max of two small-sample medians would mostly measure
+    # the luck of the side with two chunks, not the within-epoch change.
+    pooled = [abs(f) for f in falls_before + falls_after]
+    # Point noise from first differences on both sides, never across the boundary: more samples
+    # than one side alone, which matters for short epochs.
+    steps_within = [tail[i] - tail[i - 1] for i in range(1, len(tail))]
+    steps_within += [after[i] - after[i - 1] for i in range(1, min(len(after), chunks * w))]
+    sigma = median([abs(d) for d in steps_within]) * _DIFF_MAD_TO_SIGMA if len(steps_within) >= 2 else 0.0
+    noise_floor = math.sqrt(2.0) * median_sd(sigma, w)
+    within = max(median(pooled) if pooled else 0.0, noise_floor)
+    ratio = drop / within if within > 0 else (math.inf if drop > 0 else 0.0)
+    return {
+        "level_before": level_before,
+        "level_after": level_after,
+        "drop": drop,
+        "rel_drop": rel_drop,
+        "within_before": within_before,
+        "within_after": within_after,
+        "noise_floor": noise_floor,
+        "noise_sigma": sigma,
+        "within": within,
+        "trend_before": median(falls_before) if falls_before else 0.0,
+        "ratio": ratio,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class EvalSnapshot:
+    """The eval metrics of one eval point (None = not logged or not finite)."""
+
+    step: int
+    loss: float | None
+    loss_name: str
+    accuracy: float | None
+    macro_f1: float | None
+
+
+def judge_eval(before: EvalSnapshot, after: EvalSnapshot, tolerance: float = 0.005) -> tuple[str, dict[str, Any], str]:
+    """Kind of a staircase from the eval metrics either side of its boundary.
+
+    Returns (kind, evidence, words). "memorising" when the eval loss rose by more than
+    `tolerance` (relative), or when accuracy/F1 were logged and none rose by `tolerance`
+    (absolute), or when only the eval loss was logged and it did not fall by `tolerance`;
+    "improving" otherwise; "unjudged" when no metric is logged on both sides.
+    """
+    evidence: dict[str, Any] = {"eval_step_before": before.step, "eval_step_after": after.step}
+    words: list[str] = []
+    loss_change: float | None = None
+    if before.loss is not None and after.loss is not None and before.loss != 0:
+        loss_change = (after.loss - before.loss) / abs(before.loss)
+        evidence[f"{after.loss_name.replace(' ', '_')}_change"] = loss_change
+        evidence["eval_loss_before"], evidence["eval_loss_after"] = before.loss, after.loss
+        verb = "rose" if loss_change > 0 else "fell"
+        words.append(f"{after.loss_name} {verb} {abs(loss_change):.1%} ({before.loss:.4g} -> {after.loss:.4g})")
+    rises: list[float] = []
+    for name, b, a in (
+        ("eval_accuracy", before.accuracy, after.accuracy),
+        ("eval_macro_f1", before.macro_f1, after.macro_f1),
+    ):
+        if b is None or a is None:
+            continue
+        rises.append(a - b)
+        evidence[f"{name}_change"] = a - b
+        label = "eval accuracy" if name == "eval_accuracy" else "eval macro-F1"
+        words.append(f"{label} {'rose' if a > b else 'fell' if a < b else 'held'} {abs(a - b) * 100:.1f} points")
+    if loss_change is None and not rises:
+        return "unjudged", evidence, "no eval metric on both sides of the boundary"
+    if loss_change is not None and loss_change > tolerance:
+        kind = "memorising"
+    elif rises:
+        kind = "improving" if max(rises) > tolerance else "memorising"
+    else:
+        kind = "improving" if loss_change is not None and loss_change < -tolerance else "memorising"
+    return kind, evidence, "; ".join(words)
+
+
+class _Boundary:
+    """A boundary being judged: the epoch that ended, the points after it, the evals around it."""
+
+    __slots__ = ("index", "step", "epoch", "last_step_before", "before", "window", "after", "eval_before", "eval_after", "held")
+
+    def __init__(self, index: int, step: int, epoch: float, last_step_before: int, before: list[float], window: int, eval_before: EvalSnapshot | None) -> None:
+        self.index = index
+        self.step = step
+        self.epoch = epoch
+        self.last_step_before = last_step_before
+        self.before = before
+        self.window = window
+        self.after: list[float] = []
+        self.eval_before = eval_before
+        self.eval_after: EvalSnapshot | None = None
+        self.held: Finding | None = None  # fired on training evidence, waiting for the first eval after
+
+
+class StaircaseRule:
+    """Find epoch boundaries where the loss falls off a cliff (see the module docstring).
+
+    `observe` returns a finding when its evidence is complete: at `3 W` points into the new
+    epoch if no eval was logged in the epoch before (kind "unjudged"), otherwise when the first
+    eval point of the new epoch arrives (kind "memorising" or "improving"). If that eval never
+    comes before the next boundary, or before `finish()`, the finding is emitted "unjudged".
+    `held` shows a finding fired on training evidence that still waits for its eval point.
+    Without `epoch` on the points there is no staircase judgement at all.
+    """
+
+    name = "staircase"
+
+    def __init__(
+        self,
+        min_rel_drop: float = 0.05,
+        min_ratio: float = 4.0,
+        window_fraction: float = 0.1,
+        min_window: int = 5,
+        max_window: int = 50,
+        chunks: int = 8,
+        eval_tolerance: float = 0.005,
+        buffer_size: int = 1024,
+        signal: str = "auto",
+    ) -> None:
+        if not (isinstance(min_rel_drop, (int, float)) and 0 < min_rel_drop < 1):
+            raise ValueError(f"min_rel_drop must be a number in (0, 1), got {min_rel_drop!r}.")
+        if not (isinstance(min_ratio, (int, float)) and math.isfinite(min_ratio) and min_ratio >= 1):
+            raise ValueError(f"min_ratio must be a finite number >= 1, got {min_ratio!r}.")
+        if not (isinstance(window_fraction, (int, float)) and 0 < window_fraction <= 0.5):
+            raise ValueError(f"window_fraction must be a number in (0, 0.5], got {window_fraction!r}.")
+        if not isinstance(min_window, int) or min_window < 2:
+            raise ValueError(f"min_window must be an int >= 2, got {min_window!r}.")
+        if not isinstance(max_window, int) or max_window < min_window:
+            raise ValueError(f"max_window must be an int >= min_window ({min_window}), got {max_window!r}.")
+        if not isinstance(chunks, int) or chunks < 2:
+            raise ValueError(f"chunks must be an int >= 2, got {chunks!r}.")
+        if not (isinstance(eval_tolerance, (int, float)) and 0 <= eval_tolerance < 1):
+            raise ValueError(f"eval_tolerance must be a number in [0, 1), got {eval_tolerance!r}.")
+        if not isinstance(buffer_size, int) or buffer_size < chunks * max_window:
+            raise ValueError(f"buffer_size must be an int >= chunks * max_window ({chunks * max_window}), got {buffer_size!r}.")
+        self._min_rel_drop = float(min_rel_drop)
+        self._min_ratio = float(min_ratio)
+        self._window_fraction = float(window_fraction)
+        self._min_window = min_window
+        self._max_window = max_window
+        self._chunks = chunks
+        self._eval_tolerance = float(eval_tolerance)
+        self._signal = Signal(signal)
+        self._epoch: int | None = None
+        self._values: deque[float] = deque(maxlen=buffer_size)  # raw values of the current epoch
+        self._last_step: int | None = None
+        self._boundary: _Boundary | None = None
+        self._last_eval: tuple[int, EvalSnapshot] | None = None  # (epoch index, snapshot)
+
+    @property
+    def held(self) -> Finding | None:
+        boundary = self._boundary
+        return boundary.held if boundary is not None else None
+
+    def observe(self, point: Point) -> Finding | None:
+        epoch = point.epoch
+        if epoch is None or not math.isfinite(epoch):
+            return None  # no epochs, no boundaries: no staircase judgement
+        index = epoch_index(epoch)
+        found = None
+        value = self._signal.value(point)
+        if value is not None and math.isfinite(value):  # non-finite values are divergence's business
+            found = self._train(point, index, value)
+        if point.is_eval:
+            later = self._eval(point, index)
+            found = found or later
+        return found
+
+    def finish(self) -> Finding | None:
+        """End of the run: judge a boundary whose after-window is incomplete, release a held finding."""
+        boundary, self._boundary = self._boundary, None
+        if boundary is None:
+            return None
+        if boundary.held is not None:
+            return self._unjudged(boundary, "the run ended before an eval point in the new epoch")
+        if boundary.before and len(boundary.after) >= boundary.window:
+            return self._judge(boundary, final="the run ended before an eval point in the new epoch")
+        return None
+
+    # -- training points -------------------------------------------------------------------
+
+    def _train(self, point: Point, index: int, value: float) -> Finding | None:
+        found = None
+        current = self._epoch
+        if current is None or index < current:
+            # First point, or the epoch went backwards (a second run appended): start afresh.
+            self._epoch, self._boundary = index, None
+            self._values.clear()
+        elif index > current:
+            found = self._close_boundary()
+            self._open_boundary(point, index)
+        self._values.append(value)
+        self._last_step = point.step
+        boundary = self._boundary
+        if boundary is not None and boundary.held is None and boundary.before:
+            boundary.after.append(value)
+            if len(boundary.after) >= 3 * boundary.window:
+                found = self._judge(boundary) or found
+        return found
+
+    def _open_boundary(self, point: Point, index: int) -> None:
+        before = list(self._values)
+        self._epoch = index
+        self._values.clear()
+        window = boundary_window(len(before), self._window_fraction, self._min_window, self._max_window)
+        if len(before) < 4 * window:
+            # Fewer than 3 within-epoch changes to compare the boundary with: too few to tell a
+            # cliff from noise (short epochs get no staircase judgement).
+            self._boundary = None
+            return
+        last_eval = self._last_eval
+        eval_before = last_eval[1] if last_eval is not None and last_eval[0] == index - 1 else None
+        self._boundary = _Boundary(index, point.step, point.epoch, self._last_step, before, window, eval_before)
+
+    def _close_boundary(self) -> Finding | None:
+        """A new boundary arrives: finish the previous one with the points it got."""
+        boundary, self._boundary = self._boundary, None
+        if boundary is None:
+            return None
+        if boundary.held is not None:
+            return self._unjudged(boundary, "no eval point in the epoch after the boundary")
+        if boundary.before and len(boundary.after) >= boundary.window:
+            return self._judge(boundary, final="no eval point in the epoch after the boundary")
+        return None
+
+    def _judge(self, boundary: _Boundary, final: str | None = None) -> Finding | None:
+        """Fire or not on the training evidence. `final`: no more points will come for this
+        boundary (the reason why), so a finding that would wait for its eval is released unjudged."""
+        change = boundary_change(boundary.before, boundary.after, boundary.window, self._chunks)
+        boundary.before = []  # judged: no more points needed, free the memory
+        if not (change["drop"] > 0 and change["rel_drop"] >= self._min_rel_drop and change["ratio"] >= self._min_ratio):
+            if boundary is self._boundary:
+                self._boundary = None
+            return None
+        boundary.held = self._train_finding(boundary, change)
+        if boundary.eval_before is None:
+            if boundary is self._boundary:
+                self._boundary = None
+            why = "no eval point in the epoch before the boundary" if self._last_eval else "no eval points logged"
+            return self._unjudged(boundary, why)
+        if boundary.eval_after is not None:
+            if boundary is self._boundary:
+                self._boundary = None
+            return self._with_eval(boundary)
+        if final is not None:
+            return self._unjudged(boundary, final)
+        return None  # held until the first eval point of the new epoch
+
+    # -- eval points -----------------------------------------------------------------------
+
+    def _eval(self, point: Point, index: int) -> Finding | None:
+        loss = self._signal.eval_value(point)
+        snapshot = EvalSnapshot(
+            step=point.step,
+            loss=loss if loss is not None and math.isfinite(loss) else None,
+            loss_name=self._signal.eval_name(point),
+            accuracy=point.eval_accuracy if point.eval_accuracy is not None and math.isfinite(point.eval_accuracy) else None,
+            macro_f1=point.eval_macro_f1 if point.eval_macro_f1 is not None and math.isfinite(point.eval_macro_f1) else None,
+        )
+        self._last_eval = (index, snapshot)
+        boundary = self._boundary
+        if boundary is None or index < boundary.index or boundary.eval_after is not None:
+            return None
+        if index > boundary.index:
+            if boundary.held is not None:
+                self._boundary = None
+                return self._unjudged(boundary, "no eval point in the epoch after the boundary")
+            return None
+        boundary.eval_after = snapshot
+        if boundary.held is not None:
+            self._boundary = None
+            return self._with_eval(boundary)
+        return None
+
+    # -- findings --------------------------------------------------------------------------
+
+    def _train_finding(self, boundary: _Boundary, change: dict[str, float]) -> Finding:
+        name = self._signal.name
+        ordinal = boundary.index + 1
+        if math.isfinite(change["ratio"]):
+            versus = f"{change['ratio']:.1f}x the typical within-epoch change over the same span ({change['within']:.3g})"
+        else:
+            versus = "while it did not change at all within the epoch"
+        message = (
+            f"{name} fell {change['rel_drop']:.0%} across the boundary into epoch {ordinal} "
+            f"(step {boundary.last_step_before} -> {boundary.step}; median of {boundary.window} points either side "
+            f"{change['level_before']:.4g} -> {change['level_after']:.4g}), {versus}"
+        )
+        evidence = {
+            "signal": self._signal.field or "loss",
+            "epoch_boundary": boundary.index,
+            "step_before": boundary.last_step_before,
+            "step_after": boundary.step,
+            "window_points": boundary.window,
+            **{k: change[k] for k in ("level_before", "level_after", "rel_drop", "within", "ratio", "trend_before", "noise_sigma")},
+            "judged_at_step": self._last_step,
+        }
+        return Finding(self.name, boundary.step, boundary.epoch, "unjudged", message, evidence)
+
+    # The two below are only called once `held` is set (and, for _with_eval, both evals are).
+    def _unjudged(self, boundary: _Boundary, why: str) -> Finding:
+        held = boundary.held
+        return Finding(held.rule, held.step, held.epoch, "unjudged", f"{held.message}; eval not judged: {why}", dict(held.evidence))
+
+    def _with_eval(self, boundary: _Boundary) -> Finding:
+        held = boundary.held
+        kind, evidence, words = judge_eval(boundary.eval_before, boundary.eval_after, self._eval_tolerance)
+        return Finding(held.rule, held.step, held.epoch, kind, f"{held.message}; {words}", {**held.evidence, **evidence})

@@ -1,0 +1,210 @@
+"""Synthetic loss curves with known truth, for property tests and benchmarks (stdlib `random`).
+
+Each generator takes a `random.Random` and returns a SyntheticCurve: the points as a trainer
+would log them (a step every `interval`, fractional epochs, noisy raw values, eval points on
+some steps only) and what is true of the curve (its family, where its feature starts).
+
+Families and what "known truth" means:
+- healthy: the loss follows the progress of a warm-up + cosine learning-rate schedule (logged
+  as learning_rate, as every trainer does),
+  L = floor + (start - floor) * exp(-progress / tau), ending at most ~half its start; no epoch
+  effect; multiplicative Gaussian noise of 0.5-10% and rare spikes.
+- staircase: a fast decay early in epoch 1, then each epoch nearly flat (a slow trend) and a
+  cliff of 8-40% at every boundary from `start_epoch` on; noise small enough for the cliff to
+  be >= 8 standard errors of a difference of two W-point medians (the resolution of any
+  windowed test); eval loss rising (memorising) or falling (improving) across the cliffs.
+- stuck: a short decay to 70-100% of the start (or flat from the start), then flat with noise.
+- non_finite: a healthy curve whose loss becomes NaN/inf at one step.
+- rising: a healthy start, then a sustained climb to 2-4x the level (divergence).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+
+from sweeper.rules.point import Point
+
+
+@dataclass
+class SyntheticCurve:
+    points: list[Point]
+    family: str
+    onset_step: int | None = None  # where the feature starts (first cliff, plateau onset, bad value)
+    boundary_steps: list[int] = field(default_factory=list)  # first step of each new epoch
+    params: dict = field(default_factory=dict)
+
+
+def _log_uniform(rng: random.Random, low: float, high: float) -> float:
+    return math.exp(rng.uniform(math.log(low), math.log(high)))
+
+
+def _lr_progress(n: int, warmup: float) -> list[float]:
+    """Cumulative learning rate (0 -> 1) of linear warm-up + cosine decay, at each of n points."""
+    lrs = _lr_schedule(n, warmup, 1.0)
+    total = sum(lrs)
+    out, acc = [], 0.0
+    for lr in lrs:
+        acc += lr
+        out.append(acc / total)
+    return out
+
+
+def _layout(rng: random.Random, n: int, epochs: int, interval: int) -> tuple[list[int], list[float]]:
+    steps = [(i + 1) * interval for i in range(n)]
+    max_step = steps[-1]
+    per_epoch = max_step / epochs
+    return steps, [s / per_epoch for s in steps]
+
+
+def _boundaries(steps: list[int], epochs_: list[float]) -> list[int]:
+    out, previous = [], None
+    for step, epoch in zip(steps, epochs_):
+        index = max(0, math.ceil(epoch - 1e-6) - 1)
+        if previous is not None and index > previous:
+            out.append(step)
+        previous = index
+    return out
+
+
+def _noisy(rng: random.Random, level: float, sigma: float, spike_rate: float) -> float:
+    value = level * (1.0 + rng.gauss(0.0, sigma))
+    if spike_rate and rng.random() < spike_rate:
+        value *= rng.uniform(1.3, 2.5)
+    return max(value, 1e-6)
+
+
+def _lr_schedule(n: int, warmup: float, peak: float = 1e-4) -> list[float]:
+    out = []
+    for i in range(n):
+        t = (i + 0.5) / n
+        out.append(peak * (t / warmup if warmup > 0 and t < warmup else 0.5 * (1 + math.cos(math.pi * (t - warmup) / (1 - warmup)))))
+    return out
+
+
+def _with_evals(rng: random.Random, steps: list[int], epochs_: list[float], losses: list[float], every: int, eval_of,
+                lrs: list[float] | None = None) -> list[Point]:
+    points = []
+    for i, (step, epoch, loss) in enumerate(zip(steps, epochs_, losses)):
+        eval_loss = eval_of(i) if every and (i + 1) % every == 0 else None
+        lr = lrs[i] if lrs is not None else None
+        points.append(Point(step=step, epoch=epoch, loss=loss, eval_loss=eval_loss, learning_rate=lr))
+    return points
+
+
+def healthy(rng: random.Random, n: int | None = None) -> SyntheticCurve:
+    n = n if n is not None else int(round(_log_uniform(rng, 10, 10_000)))
+    epochs = rng.randint(1, 5)
+    interval = rng.choice((1, 5, 10, 50))
+    start = rng.uniform(0.8, 4.0)
+    floor = start * rng.uniform(0.05, 0.4)
+    tau = rng.uniform(0.08, 0.6)
+    sigma = rng.uniform(0.005, 0.10)
+    spike_rate = rng.choice((0.0, 0.0, 0.005, 0.02))
+    warmup = rng.choice((0.0, 0.03, 0.1))
+    steps, epochs_ = _layout(rng, n, epochs, interval)
+    progress = _lr_progress(n, warmup)
+    levels = [floor + (start - floor) * math.exp(-p / tau) for p in progress]
+    losses = [_noisy(rng, level, sigma, spike_rate) for level in levels]
+    eval_every = rng.choice((0, max(1, n // 10)))
+    eval_floor = floor * 1.1
+    points = _with_evals(rng, steps, epochs_, losses, eval_every,
+                         lambda i: eval_floor + (start - floor) * math.exp(-progress[i] / tau),
+                         _lr_schedule(n, warmup))
+    return SyntheticCurve(points, "healthy", None, _boundaries(steps, epochs_),
+                          dict(n=n, epochs=epochs, interval=interval, sigma=sigma, tau=tau, spikes=spike_rate))
+
+
+def staircase(rng: random.Random, memorising: bool | None = None) -> SyntheticCurve:
+    epochs = rng.randint(2, 5)
+    per_epoch = rng.randint(30, 500)
+    n = epochs * per_epoch
+    interval = rng.choice((1, 5, 10))
+    start_epoch = rng.randint(1, epochs - 1)  # first boundary with a cliff (0-based index of the new epoch)
+    steps, epochs_ = _layout(rng, n, epochs, interval)
+    start = rng.uniform(1.0, 3.0)
+    level = start * rng.uniform(0.3, 0.7)  # where the early decay lands
+    early = rng.uniform(0.05, 0.3) * per_epoch  # points of the fast early decay
+    drops = [rng.uniform(0.08, 0.4) for _ in range(epochs)]
+    window = max(5, min(50, round(0.1 * per_epoch)))
+    # Noise the cliff can be resolved from: the smallest drop is >= 8 standard errors of the
+    # difference of two W-point medians. (The rule fires at 4; cliffs of 4-8 standard errors are
+    # the grey zone where any windowed test is found only sometimes.)
+    max_sigma = min(drops[start_epoch:]) * math.sqrt(window) / (8 * 1.2533 * math.sqrt(2))
+    sigma = rng.uniform(0.002, min(0.04, max_sigma))
+    trend = rng.uniform(0.0, 0.03)  # within-epoch fall over a whole epoch
+    losses, current = [], level
+    for i in range(n):
+        epoch = min(i // per_epoch, epochs - 1)
+        within = (i % per_epoch) / per_epoch
+        if epoch >= start_epoch and i % per_epoch == 0:
+            current *= 1 - drops[epoch]
+        elif epoch > 0 and i % per_epoch == 0:
+            current *= 1 - trend  # a smooth boundary before the staircase starts
+        base = current * (1 - trend * within)
+        if epoch == 0 and i < early:
+            base = level + (start - level) * (1 - i / early) ** 2
+        losses.append(_noisy(rng, base, sigma, 0.0))
+    memorising = rng.random() < 0.5 if memorising is None else memorising
+    eval_every = max(1, per_epoch // rng.choice((2, 4, 5)))
+
+    def eval_of(i: int) -> float:
+        epoch = min(i // per_epoch, epochs - 1)
+        base = 1.2 * level
+        if memorising:
+            return base * (1 + 0.03 * max(0, epoch - start_epoch + 1))
+        return base * (1 - 0.03 * epoch)
+
+    points = _with_evals(rng, steps, epochs_, losses, eval_every, eval_of)
+    boundaries = _boundaries(steps, epochs_)
+    return SyntheticCurve(points, "staircase", boundaries[start_epoch - 1], boundaries,
+                          dict(epochs=epochs, per_epoch=per_epoch, start_epoch=start_epoch, drops=drops,
+                               sigma=sigma, window=window, memorising=memorising))
+
+
+def stuck(rng: random.Random, max_sigma: float = 0.02) -> SyntheticCurve:
+    n = int(round(_log_uniform(rng, 100, 3000)))
+    epochs = rng.randint(1, 3)
+    interval = rng.choice((1, 5, 10))
+    steps, epochs_ = _layout(rng, n, epochs, interval)
+    start = rng.uniform(0.8, 3.0)
+    plateau = start * rng.uniform(0.7, 1.0)
+    onset = int(n * rng.choice((0.0, rng.uniform(0.05, 0.5))))
+    sigma = rng.uniform(0.001, max_sigma)
+    losses = []
+    for i in range(n):
+        base = plateau + (start - plateau) * (1 - i / onset) if i < onset else plateau
+        losses.append(_noisy(rng, base, sigma, 0.0))
+    points = [Point(step=s, epoch=e, loss=v) for s, e, v in zip(steps, epochs_, losses)]
+    return SyntheticCurve(points, "stuck", steps[onset], _boundaries(steps, epochs_),
+                          dict(n=n, onset=onset, sigma=sigma, plateau_ratio=plateau / start))
+
+
+def non_finite(rng: random.Random) -> SyntheticCurve:
+    base = healthy(rng, n=int(round(_log_uniform(rng, 10, 3000))))
+    points = base.points
+    index = rng.randrange(len(points))
+    bad = rng.choice((math.nan, math.inf, -math.inf))
+    old = points[index]
+    points[index] = Point(step=old.step, epoch=old.epoch, loss=bad, eval_loss=old.eval_loss)
+    return SyntheticCurve(points, "non_finite", old.step, base.boundary_steps, dict(base.params, index=index))
+
+
+def rising(rng: random.Random) -> SyntheticCurve:
+    """A healthy start, then the loss climbs to 2-4x its level within a few points and stays there."""
+    base = healthy(rng, n=int(round(_log_uniform(rng, 40, 3000))))
+    points = base.points
+    index = rng.randrange(max(10, len(points) // 5), len(points) - 10)
+    factor = rng.uniform(2.0, 4.0)
+    ramp = rng.randint(1, 4)
+    sigma = base.params["sigma"]
+    level = sorted(p.loss for p in points[index - 5 : index])[2]  # the level where it turns
+    out = []
+    for i, point in enumerate(points):
+        loss = point.loss
+        if i >= index:
+            loss = level * (1.0 + (factor - 1.0) * min(1.0, (i - index + 1) / ramp)) * (1 + rng.gauss(0, sigma))
+        out.append(Point(step=point.step, epoch=point.epoch, loss=loss, eval_loss=point.eval_loss,
+                         learning_rate=point.learning_rate))
+    return SyntheticCurve(out, "rising", points[index].step, base.boundary_steps, dict(base.params, index=index, factor=factor, ramp=ramp))

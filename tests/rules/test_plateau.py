@@ -1,0 +1,143 @@
+"""PlateauRule: stopped improving beyond its noise over the trailing third; stuck or converged."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+from sweeper.rules import PlateauRule, Point
+
+
+def _curve(shape, n=150, noise=0.003, seed=0, label=False, lr=None, accuracy=None):
+    rng = random.Random(seed)
+    points = []
+    for i in range(n):
+        value = shape(i) * (1 + rng.gauss(0, noise))
+        points.append(
+            Point(
+                step=5 * (i + 1),
+                epoch=(i + 1) / n,
+                loss=2.0 if label else value,  # w-explain: the mean loss is dominated by explanation tokens
+                label_loss=value if label else None,
+                learning_rate=lr(i) if lr else None,
+                eval_accuracy=accuracy if accuracy is not None and i % 10 == 9 else None,
+            )
+        )
+    return points
+
+
+def _first(points, **kwargs):
+    rule = PlateauRule(**kwargs)
+    for index, point in enumerate(points):
+        finding = rule.observe(point)
+        if finding is not None:
+            return index, finding
+    return None, None
+
+
+def flat(level):
+    return lambda i: level
+
+
+def decay_to(floor, start=2.0, tau=15):
+    return lambda i: floor + (start - floor) * math.exp(-i / tau)
+
+
+FIRES = [
+    # (id, curve kwargs, rule kwargs, kind, index range it must fire in)
+    # Learned nothing: flat at its start. Judged as soon as the rule may judge (3 x 20 points).
+    ("flat_from_the_start_is_stuck", {"shape": flat(1.5)}, {}, "stuck", (59, 62)),
+    # A quick fall to 80% of the start, then flat: stuck high.
+    ("stuck_at_80_percent_of_start", {"shape": decay_to(1.6, tau=5)}, {}, "stuck", (59, 80)),
+    # Down to 10% of the start, then flat: converged (once the fall left in the window is below noise).
+    ("converged_low", {"shape": decay_to(0.2, tau=8)}, {}, "converged", (59, 150)),
+    # Spikes every 10 points do not hide a plateau: medians ignore them.
+    ("spiky_flat_is_still_stuck", {"shape": lambda i: 3.0 if i % 10 == 5 else 1.5}, {}, "stuck", (59, 70)),
+    # Classification, C = 3: a label loss flat at 1.05 of ln 3 = 1.10 is chance level.
+    ("label_loss_at_chance_c3", {"shape": flat(1.05), "label": True}, {"num_classes": 3}, "stuck", (59, 62)),
+    # ... and flat at 0.2 (18% of ln 3) is a good fit.
+    ("label_loss_good_fit_c3", {"shape": decay_to(0.2, start=1.1, tau=8), "label": True}, {"num_classes": 3}, "converged", (59, 150)),
+    # A low loss but eval accuracy near chance (0.36 for C = 3): stuck whatever the loss says.
+    ("accuracy_near_chance", {"shape": decay_to(0.2, start=1.1, tau=8), "label": True, "accuracy": 0.36}, {"num_classes": 3}, "stuck", (59, 150)),
+    # Warm-up: the learning rate rises for 60 points and the loss is flat meanwhile (and after):
+    # judged only once the trailing third is past the warm-up (n - 60 >= n / 3 at n = 90).
+    ("flat_after_warmup", {"shape": flat(1.5), "lr": lambda i: min(i + 1, 60) * 1e-6}, {}, "stuck", (89, 92)),
+]
+
+
+@pytest.mark.parametrize("curve, rule, kind, window", [c[1:] for c in FIRES], ids=[c[0] for c in FIRES])
+def test_plateau_fires(curve, rule, kind, window):
+    index, finding = _first(_curve(**curve), **rule)
+    assert finding is not None
+    assert (finding.rule, finding.kind) == ("plateau", kind)
+    assert window[0] <= index <= window[1]
+    assert finding.evidence["improvement_upper"] < 0.02
+
+
+QUIET = [
+    # (id, curve kwargs, rule kwargs) -- WHY each must not fire
+    # Steady decay: 30% over the run is far beyond noise in every trailing third.
+    ("linear_decay_30_percent", {"shape": lambda i: 2.0 - 0.6 * i / 150}, {}),
+    # Still decaying at the end (tau = 150 points).
+    ("slow_exponential_decay", {"shape": decay_to(0.2, tau=150)}, {}),
+    # 10% point noise cannot resolve a 2% trend from a 50-point window: the rule waits.
+    ("noisy_flat_unresolvable", {"shape": flat(1.5), "noise": 0.10}, {}),
+    # Fewer than 3 x min_points points: too early to judge.
+    ("too_short", {"shape": flat(1.5), "n": 59}, {}),
+    # Warm-up over the whole run: the loss is not expected to fall while the LR rises.
+    ("all_warmup", {"shape": flat(1.5), "lr": lambda i: (i + 1) * 1e-6}, {}),
+    # label_loss falls steadily: the flat mean loss (explanation tokens) is not what we judge.
+    ("label_loss_improving_loss_flat", {"shape": lambda i: 1.1 - 0.8 * i / 150, "label": True}, {"num_classes": 3}),
+]
+
+
+@pytest.mark.parametrize("curve, rule", [c[1:] for c in QUIET], ids=[c[0] for c in QUIET])
+def test_plateau_stays_quiet(curve, rule):
+    assert _first(_curve(**curve), **rule) == (None, None)
+
+
+def test_signal_loss_sees_the_flat_mean_loss():
+    # Same run as label_loss_improving_loss_flat, judged on the raw loss: it is flat at 2.0.
+    index, finding = _first(_curve(shape=lambda i: 1.1 - 0.8 * i / 150, label=True), signal="loss")
+    assert finding is not None and finding.evidence["signal"] == "loss"
+
+
+def test_fires_once_per_plateau_and_rearms_after_real_improvement():
+    # flat 150 points, a 50% fall, flat again: two plateaus, two findings
+    shape = lambda i: 1.5 if i < 150 else (0.5 if i >= 200 else 1.5 - (i - 150) / 50)  # noqa: E731
+    rule = PlateauRule()
+    found = [i for i, p in enumerate(_curve(shape, n=600)) if rule.observe(p) is not None]
+    assert len(found) == 2 and found[0] < 150 < 200 < found[1]
+    assert rule.active is not None
+
+
+def test_cost_stays_bounded_on_long_runs():
+    rule = PlateauRule()
+    for point in _curve(decay_to(0.2, tau=2000), n=20_000, noise=0.05):
+        rule.observe(point)
+    assert len(rule._blocks) < 2 * 64  # O(max_blocks) state, whatever the length
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"min_improvement": 0}, "min_improvement must be a number in (0, 1), got 0."),
+        ({"window_fraction": 0}, "window_fraction must be a number in (0, 1], got 0."),
+        ({"min_points": 5}, "min_points must be an int >= 6, got 5."),
+        ({"z": -1}, "z must be a finite number >= 0, got -1."),
+        ({"stuck_ratio": 1.0}, "stuck_ratio must be a number in (0, 1), got 1.0."),
+        ({"stuck_fraction": 0}, "stuck_fraction must be a number in (0, 1), got 0."),
+        ({"chance_margin": 1}, "chance_margin must be a number in [0, 1), got 1."),
+        ({"num_classes": 1}, "num_classes must be an int >= 2 or None, got 1."),
+        ({"num_classes": True}, "num_classes must be an int >= 2 or None, got True."),
+        ({"initial_points": 0}, "initial_points must be an int >= 1, got 0."),
+        ({"max_blocks": 4}, "max_blocks must be an int >= 8, got 4."),
+        ({"signal": "acc"}, "signal must be one of 'auto', 'label_loss', 'loss', got 'acc'."),
+    ],
+)
+def test_invalid_arguments(kwargs, message):
+    with pytest.raises(ValueError) as error:
+        PlateauRule(**kwargs)
+    assert str(error.value) == message

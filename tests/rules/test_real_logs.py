@@ -1,0 +1,74 @@
+"""The four real logs in ../shared/fixtures/real-logs: verdicts match their hand-given labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sweeper.logs import read_log
+from sweeper.rules import CurveMonitor, PrunerSettings, diagnose
+
+REAL_LOGS = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "real-logs"
+
+# file -> verdicts its label allows ("mixed": a mild cliff the rules may or may not call a staircase)
+LABELS = {
+    "mistral7b_lora_translator_4ep_staircase_trainer_state.json": {"staircase"},
+    "gemma7b_lora_kgllm_5ep_healthy_nangrad_trainer_state.json": {"healthy"},
+    "qwen25_7b_lora_medical_3ep_mixed_trainer_log.jsonl": {"staircase", "healthy"},
+    "dsr1_qwen3_8b_lora_swift_1ep_healthy_logging.jsonl": {"healthy"},
+}
+
+
+def _log(name: str) -> Path:
+    path = REAL_LOGS / name
+    if not path.is_file():
+        pytest.skip(f"../shared/fixtures/real-logs not found: {path.resolve()}")
+    return path
+
+
+def _diagnose(name: str):
+    curve = read_log(_log(name))
+    return curve, diagnose(curve.points, max_steps=curve.max_steps, steps_per_epoch=curve.steps_per_epoch)
+
+
+@pytest.mark.parametrize("name, verdicts", sorted(LABELS.items()))
+def test_verdict_matches_label(name, verdicts):
+    _, result = _diagnose(name)
+    assert result.verdict in verdicts
+    # nothing on these runs is broken or stuck
+    assert not [f for f in result.findings if f.rule == "divergence" or (f.rule == "plateau" and f.kind == "stuck")]
+
+
+def test_mistral_cliff_at_every_boundary():
+    _, result = _diagnose("mistral7b_lora_translator_4ep_staircase_trainer_state.json")
+    stairs = [f for f in result.findings if f.rule == "staircase"]
+    assert [f.step for f in stairs] == [2170, 4340, 6500]  # first logged step of epochs 2, 3, 4
+    assert all(f.kind == "unjudged" for f in stairs)  # the log has no eval points
+    assert [round(f.evidence["rel_drop"], 2) for f in stairs] == [0.22, 0.35, 0.30]
+    assert all(f.evidence["ratio"] >= 5 for f in stairs)
+
+
+def test_gemma_nan_grad_norm_is_a_warning_only():
+    _, result = _diagnose("gemma7b_lora_kgllm_5ep_healthy_nangrad_trainer_state.json")
+    assert [(f.rule, f.kind, f.step, f.evidence["count"]) for f in result.findings] == [
+        ("warning", "non_finite_grad_norm", 1, 3)
+    ]
+
+
+def test_qwen_epoch_3_cliff_is_memorising_when_found():
+    _, result = _diagnose("qwen25_7b_lora_medical_3ep_mixed_trainer_log.jsonl")
+    stairs = [f for f in result.findings if f.rule == "staircase"]
+    for finding in stairs:  # the mild epoch-2 -> 3 drop while eval loss rises
+        assert (finding.step, finding.kind) == (4510, "memorising")
+        assert finding.evidence["eval_loss_change"] > 0
+
+
+@pytest.mark.parametrize("name", sorted(LABELS))
+def test_streaming_monitor_agrees_with_diagnose(name):
+    curve, result = _diagnose(name)
+    monitor = CurveMonitor(PrunerSettings(enabled=False), max_steps=curve.max_steps, steps_per_epoch=curve.steps_per_epoch)
+    for point in curve.points:
+        assert monitor.observe(point).action == "continue"  # enabled=False: judge, never stop
+    monitor.finish()
+    assert monitor.verdict == result.verdict
