@@ -1,7 +1,5 @@
 """`sweeper make-data` writes the demo dataset; the default seed reproduces the committed copy."""
 
-import pytest
-
 from sweeper.cli import main
 
 

@@ -114,3 +114,32 @@ def test_missing_and_empty_files(tmp_path):
         load_spec(write(tmp_path, ""))
     with pytest.raises(SweeperError, match="must be a mapping"):
         load_spec(write(tmp_path, "- a\n- b\n"))
+
+
+@pytest.mark.parametrize(
+    "pruner,fragments",
+    [
+        ("pruner:\n  grace_step: 3\n", ["sweep.yaml:14", "pruner.grace_step", "did you mean 'grace_steps'"]),
+        ("pruner:\n  enabled: true\n  grace_steps: -1\n", ["sweep.yaml:15", "pruner.grace_steps", "must be >= 0, got -1"]),
+        ("pruner:\n  staircase: sometimes\n", ["sweep.yaml:14", "pruner.staircase", "'auto', 'stop' or 'flag'"]),
+    ],
+)
+def test_bad_pruner_settings_name_key_and_line(tmp_path, pruner, fragments):
+    with pytest.raises(SweeperError) as caught:
+        load_spec(write(tmp_path, BASE + pruner))
+    for fragment in fragments:
+        assert fragment in str(caught.value), str(caught.value)
+
+
+def test_pruner_settings_are_the_rules_settings(tmp_path):
+    from sweeper.rules import PrunerSettings
+
+    spec = load_spec(write(tmp_path, BASE + "pruner:\n  stop_when_converged: true\n  staircase: flag\n"))
+    assert isinstance(spec.pruner, PrunerSettings)
+    assert spec.pruner.stop_when_converged and spec.pruner.staircase == "flag"
+
+
+def test_int_dimension_is_inclusive_integer_range(tmp_path):
+    spec = load_spec(write(tmp_path, BASE + "    num_train_epochs: {int: [1, 5]}\n"))
+    dim = spec.search.space["num_train_epochs"]
+    assert (dim.kind, dim.values) == ("int", [1, 5])

@@ -44,6 +44,12 @@ class ConvergenceScheduler(FIFOScheduler):
             self._monitors[trial_id] = monitor
         return monitor
 
+    def on_trial_complete(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> None:
+        monitor = self._monitors.get(trial.trial_id)
+        if monitor is not None:
+            monitor.finish()  # releases a staircase that was waiting for an eval point
+        super().on_trial_complete(tune_controller, trial, result)
+
     def was_pruned(self, trial_id: str) -> bool:
         return trial_id in self._pruned
 

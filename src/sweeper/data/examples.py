@@ -312,7 +312,7 @@ def _warnings(report: DataReport, labels: list[str]) -> list[str]:
         out.append(f"labels {empty} have no training examples")
     missing_eval = [label for label in labels if report.eval_label_counts.get(label, 0) == 0]
     if missing_eval:
-        out.append(f"labels {missing_eval} have no eval examples: macro-F1 counts them as 0")
+        out.append(f"labels {missing_eval} have no eval examples: eval metrics cannot judge them")
     return out
 
 

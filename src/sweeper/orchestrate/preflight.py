@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sweeper.data.examples import DataReport, load_examples
@@ -25,14 +25,10 @@ def can_include_explanation(spec: SweepSpec) -> bool:
 
 
 def pruner_settings(spec: SweepSpec) -> PrunerSettings:
-    settings = dict(spec.pruner)
-    settings.setdefault("num_classes", len(spec.dataset.labels))
-    try:
-        return PrunerSettings(**settings)
-    except TypeError as error:
-        raise SweeperError(f"pruner: {error}") from None
-    except ValueError as error:
-        raise SweeperError(f"pruner: {error}") from None
+    """The spec's pruner settings; the label set gives the number of classes unless set."""
+    if spec.pruner.num_classes is None:
+        return replace(spec.pruner, num_classes=len(spec.dataset.labels))
+    return spec.pruner
 
 
 def preflight(spec: SweepSpec) -> Preflight:

@@ -151,6 +151,12 @@ def validate_spec(
 def _describe(error: ValidationError, source: str, lines: dict[Path_, int], overridden: dict[Path_, str]) -> str:
     first = error.errors()[0]
     loc = tuple(first["loc"])
+    if first["type"] == "value_error":
+        # A model-level check whose message starts with the key it is about ("grace_steps must
+        # be >= 0, got -1."): point at that key's line.
+        named = str(first["msg"]).removeprefix("Value error, ").split(" ", 1)[0]
+        if loc + (named,) in lines:
+            loc = loc + (named,)
     key = _dotted(loc)
     for path, text in overridden.items():
         if loc[: len(path)] == path or path[: len(loc)] == loc:
@@ -182,7 +188,7 @@ def _line_of(loc: Path_, lines: dict[Path_, int]) -> int | None:
 def _explain(error: dict[str, Any], loc: Path_) -> str:
     kind = error["type"]
     value = error.get("input")
-    if kind == "extra_forbidden":
+    if kind in ("extra_forbidden", "unexpected_keyword_argument"):
         valid = _fields_at(loc[:-1])
         near = get_close_matches(str(loc[-1]), valid, n=1) if valid else []
         hint = f"; did you mean '{near[0]}'?" if near else (f"; valid keys: {', '.join(valid)}" if valid else "")
@@ -200,24 +206,29 @@ def _fields_at(loc: Path_) -> list[str]:
     """The valid keys of the model found by walking `loc` from SweepSpec."""
     model: Any = SweepSpec
     for part in loc:
-        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        fields = _model_fields(model)
+        if not fields:
             return []
-        field = model.model_fields.get(part) if isinstance(part, str) else None
+        field = fields.get(part) if isinstance(part, str) else None
         if field is None:
             # dict values (search.space.<name>) are Dimensions
             if model.__name__ == "SearchSpec" or isinstance(part, int):
                 continue
             return []
         model = _model_of(field.annotation)
+    return list(_model_fields(model))
+
+
+def _model_fields(model: Any) -> dict[str, Any]:
     if isinstance(model, type) and issubclass(model, BaseModel):
-        return list(model.model_fields)
-    return []
+        return model.model_fields
+    return getattr(model, "__pydantic_fields__", {})
 
 
 def _model_of(annotation: Any) -> Any:
     from typing import get_args
 
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+    if _model_fields(annotation):
         return annotation
     for arg in get_args(annotation):
         found = _model_of(arg)

@@ -34,6 +34,41 @@ def _default(field: Any) -> str:
     return f"`{value!r}`".replace("|", "\\|").replace("\n", "\\n") if isinstance(value, str) else f"`{value}`"
 
 
+def _attribute_docs(cls: type) -> dict[str, str]:
+    """The docstrings written under a dataclass's fields (PrunerSettings documents itself so)."""
+    import ast
+    import inspect
+    import textwrap
+
+    body = ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0].body  # type: ignore[attr-defined]
+    docs = {}
+    for field_node, doc_node in zip(body, body[1:]):
+        if (
+            isinstance(field_node, ast.AnnAssign)
+            and isinstance(field_node.target, ast.Name)
+            and isinstance(doc_node, ast.Expr)
+            and isinstance(doc_node.value, ast.Constant)
+            and isinstance(doc_node.value.value, str)
+        ):
+            docs[field_node.target.id] = " ".join(doc_node.value.value.split())
+    return docs
+
+
+def _pruner_reference() -> list[str]:
+    from dataclasses import MISSING, fields
+
+    from sweeper.rules import PrunerSettings
+
+    docs = _attribute_docs(PrunerSettings)
+    lines = ["#### `pruner`", "", "| key | default | meaning |", "|---|---|---|"]
+    for field in fields(PrunerSettings):
+        default = "none" if field.default is None else f"`{field.default!r}`" if field.default is not MISSING else "required"
+        if field.name == "num_classes":
+            default = "the number of labels"
+        lines.append(f"| `{field.name}` | {default} | {docs.get(field.name, '')} |")
+    return lines + [""]
+
+
 def reference() -> str:
     lines = []
     for title, model in SECTIONS:
@@ -47,6 +82,7 @@ def reference() -> str:
                 meaning = field.description or ""
             lines.append(f"| `{name}` | {_default(field)} | {meaning} |")
         lines.append("")
+    lines += _pruner_reference()
     return "\n".join(lines).rstrip() + "\n"
 
 

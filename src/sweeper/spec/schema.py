@@ -6,11 +6,15 @@ Every field has a default and a one-line description; the README's reference is 
 
 from __future__ import annotations
 
+import builtins
 import math
 from pathlib import Path
 from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.dataclasses import dataclass as pydantic_dataclass
+
+from sweeper.rules import PrunerSettings
 
 BUILTIN_MODELS = ("builtin:tiny-llama",)
 
@@ -133,6 +137,9 @@ class TrainSettings(_Strict):
         return self
 
 
+# The rules' own settings dataclass, validated like the rest of the spec (unknown keys are errors).
+PrunerSpec = pydantic_dataclass(frozen=True, config=ConfigDict(extra="forbid"))(PrunerSettings)
+
 SEARCHABLE = tuple(TrainSettings.model_fields)
 Distribution = Literal["loguniform", "uniform", "int", "choice", "grid"]
 
@@ -143,7 +150,7 @@ class Dimension(BaseModel):
     model_config = ConfigDict(extra="forbid")
     loguniform: list[float] | None = None
     uniform: list[float] | None = None
-    int: list[int] | None = None  # noqa: A003 - the YAML key users write
+    int: list[builtins.int] | None = None  # noqa: A003 - the YAML key users write
     choice: list[Any] | None = None
     grid: list[Any] | None = None
 
@@ -261,7 +268,7 @@ class SweepSpec(_Strict):
     train: TrainSettings = Field(default_factory=TrainSettings, description="Fixed trial settings.")
     search: SearchSpec = Field(default_factory=SearchSpec, description="The search.")
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec, description="Per-trial resources.")
-    pruner: dict[str, Any] = Field(default_factory=dict, description="Convergence-rule settings.")
+    pruner: PrunerSpec = Field(default_factory=PrunerSpec, description="Convergence-rule settings.")
 
     @field_validator("model")
     @classmethod

@@ -21,7 +21,9 @@ Reports (one dict per call; keys as in sweeper.rules.point.Point, plus extras):
 Checkpoints are HF Trainer checkpoints (adapter, optimizer, scheduler, RNG, trainer_state with the
 data position, plus `sweeper_state.json` with the open logging window) in
 `output_dir/checkpoint-<step>`, every `save_steps` and at every epoch end. The last report made
-at a checkpoint's step carries its path. Only the latest `keep_checkpoints` stay on disk.
+at a checkpoint's step carries its path; a checkpoint at a step with nothing else to report
+(save_steps not a multiple of logging_steps) goes with a report of only `step` and the facts.
+Only the latest `keep_checkpoints` stay on disk.
 `resume_from` continues exactly: same data order, same losses, reports from the next step on.
 
 Note on `loss`: Trainer logs the mean of per-step means; sweeper reports the mean over all target
@@ -310,6 +312,10 @@ def _make_trainer_class() -> type:
             else:
                 denominator = max(parts.total_count, 1) * self.current_gradient_accumulation_steps
             loss = parts.total_sum / denominator
+            if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+                # num_items_in_batch counts every process's tokens and DDP averages the gradients:
+                # undo the average, as Trainer.compute_loss does (a no-op on one process).
+                loss = loss * self.accelerator.num_processes
             return (loss, outputs) if return_outputs else loss
 
         def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):  # noqa: ANN001
@@ -338,6 +344,9 @@ def _make_trainer_class() -> type:
             self.settings = settings
             self.output_dir = output_dir
             self.keep = keep
+
+        def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001
+            self.session.window_started = time.perf_counter()  # throughput counts training only
 
         def on_step_begin(self, args, state, control, **kwargs):  # noqa: ANN001
             self.session.flush()
