@@ -38,6 +38,13 @@ class SweepRecorder(Callback):
         self._flush_seconds = flush_seconds
         self._last_flush = 0.0
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Ray pickles the run config (callbacks included) into the experiment folder; the live
+        # progress view holds a terminal stream and is re-attached by whoever runs the sweep.
+        state = self.__dict__.copy()
+        state["_on_change"] = None
+        return state
+
     # Ray Tune hooks -------------------------------------------------------------------------
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:

@@ -34,9 +34,9 @@ def searcher(search: SearchSpec) -> Any:
     from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
 
     if search.algorithm == "optuna-tpe":
-        from ray.tune.search.optuna import OptunaSearch
+        from sweeper.adapters.ray_search import StreamingOptunaSearch
 
-        algo = OptunaSearch(metric=OBJECTIVE, mode=search.resolved_mode, seed=search.seed)
+        algo = StreamingOptunaSearch(metric=OBJECTIVE, mode=search.resolved_mode, seed=search.seed)
         if search.max_concurrent:
             return ConcurrencyLimiter(algo, max_concurrent=search.max_concurrent)
         return algo
@@ -61,3 +61,4 @@ def planned_trials(search: SearchSpec) -> int:
                 grid *= len(dim.values)
         return grid * search.num_samples
     return search.num_samples
+

@@ -15,7 +15,7 @@ import yaml
 from sweeper.errors import SweeperError
 from sweeper.orchestrate.preflight import Preflight, preflight
 from sweeper.orchestrate.progress import Progress
-from sweeper.orchestrate.space import OBJECTIVE, planned_trials, searcher, tune_param_space
+from sweeper.orchestrate.space import planned_trials, searcher, tune_param_space
 from sweeper.results.store import SweepLock, atomic_write_text, ensure_writable_dir
 from sweeper.spec import SweepSpec
 
@@ -28,6 +28,8 @@ _RAY_QUIET_ENV = {
     "RAY_AIR_NEW_OUTPUT": "0",
     "RAY_USAGE_STATS_ENABLED": "0",
     "TOKENIZERS_PARALLELISM": "false",
+    # Training points carry no eval metric (so no objective): that is the point of streaming them.
+    "TUNE_DISABLE_STRICT_METRIC_CHECKING": "1",
 }
 
 
@@ -98,8 +100,11 @@ def _run_locked(
 ) -> SweepOutcome:
     for key, value in _RAY_QUIET_ENV.items():
         os.environ.setdefault(key, value)
+    import optuna
     import ray
     from ray import tune
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
 
     from sweeper.adapters.ray_scheduler import ConvergenceScheduler
     from sweeper.orchestrate.recorder import SweepRecorder
@@ -131,8 +136,7 @@ def _run_locked(
             trainable,
             param_space=tune_param_space(spec.search),
             tune_config=tune.TuneConfig(
-                metric=OBJECTIVE,
-                mode=mode,
+                # The searcher has its metric; the scheduler judges curves, not a metric.
                 search_alg=searcher(spec.search),
                 scheduler=scheduler,
                 num_samples=spec.search.num_samples,
