@@ -37,5 +37,5 @@ def command(args: argparse.Namespace) -> int:
         f"{counts.get('errored', 0)} errored. Compute: {outcome.steps_run} of {outcome.steps_planned} configured "
         f"steps run ({saved:.0%} saved by pruning)."
     )
-    print(f"Results: {outcome.sweep_dir} (leaderboard.csv, curves.parquet)")
+    print(f"Results: {outcome.sweep_dir} (leaderboard.csv, curves.parquet, curves.png)")
     return 0

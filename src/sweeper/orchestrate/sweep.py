@@ -109,6 +109,7 @@ def _run_locked(
     from sweeper.adapters.ray_scheduler import ConvergenceScheduler
     from sweeper.orchestrate.recorder import SweepRecorder
     from sweeper.orchestrate.trainable import TrialContext, sweep_trial
+    from sweeper.results.plots import plot_sweep
 
     mode = spec.search.resolved_mode
     param_names = list(spec.search.space)
@@ -155,6 +156,7 @@ def _run_locked(
         with progress:
             tuner.fit()
         recorder.flush()
+        plot_sweep(list(recorder.records.values()), sweep_dir / "curves.png", title=f"sweep {spec.name}")
     finally:
         if started_ray:
             ray.shutdown()
