@@ -12,7 +12,7 @@ import sys
 
 from sweeper.errors import SweeperError
 
-COMMANDS = ("run", "validate", "diagnose", "leaderboard", "make-data")
+COMMANDS = ("run", "validate", "diagnose", "leaderboard", "compare", "make-data")
 
 
 def build_parser() -> argparse.ArgumentParser:

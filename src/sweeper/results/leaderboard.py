@@ -31,6 +31,8 @@ SUMMARY_COLUMNS = (
     "samples_dropped",
 )
 
+EVAL_KEYS = ("eval_loss", "eval_label_loss", "eval_accuracy", "eval_macro_f1")
+
 METRIC_COLUMN = {
     "eval_macro_f1": ("best_eval_macro_f1", "max"),
     "eval_accuracy": ("best_eval_accuracy", "max"),
@@ -55,7 +57,7 @@ class TrialRecord:
 
     def summary(self) -> dict[str, Any]:
         train = [p for p in self.points if p.get("loss") is not None]
-        evals = [p for p in self.points if p.get("eval_loss") is not None or p.get("eval_accuracy") is not None]
+        evals = [p for p in self.points if any(p.get(k) is not None for k in EVAL_KEYS)]
         last = self.points[-1] if self.points else {}
         return {
             "steps_done": last.get("step", 0),
@@ -151,6 +153,11 @@ def format_table(rows: list[dict[str, Any]], columns_: list[str], limit: int | N
 def _cell(value: Any, max_width: int = 60) -> str:
     if value is None or value == "":
         return "-"
+    if isinstance(value, str) and any(c.isdigit() for c in value) and "." in value:
+        try:
+            value = float(value)  # a CSV cell read back
+        except ValueError:
+            pass
     if isinstance(value, float):
         text = f"{value:.3g}" if (abs(value) < 1e-3 or abs(value) >= 1e4) and value != 0 else f"{value:.4g}"
     else:

@@ -4,6 +4,7 @@ that names the file, the line and the key."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from difflib import get_close_matches
 from pathlib import Path
 from typing import Any, Iterable
@@ -136,34 +137,57 @@ def _check_key_types(data: Any, lines: dict[Path_, int], source: str, path: Path
             _check_key_types(item, lines, source, path + (index,))
 
 
+@dataclass(frozen=True)
+class SpecOrigin:
+    """Where a spec came from: its file, the line of every key, and the `--set` overrides."""
+
+    source: str
+    lines: dict[Path_, int] = field(default_factory=dict)
+    overridden: dict[Path_, str] = field(default_factory=dict)
+
+    def locate(self, loc: Path_) -> str:
+        """"sweeps/x.yaml:7: dataset.train", or "--set dataset.train=...: dataset.train" when an
+        override gave that key (or a section around it, or a key inside it)."""
+        key = _dotted(loc)
+        for path, text in self.overridden.items():
+            if loc and (loc[: len(path)] == path or path[: len(loc)] == loc):
+                return f"--set {text}: {key}" if key else f"--set {text}"
+        line = _line_of(loc, self.lines)
+        where = f"{self.source}:{line}" if line else self.source
+        return f"{where}: {key}" if key else where
+
+
 def validate_spec(
     data: dict[str, Any],
     source: str = "<spec>",
     lines: dict[Path_, int] | None = None,
     overridden: dict[Path_, str] | None = None,
 ) -> SweepSpec:
+    origin = SpecOrigin(source, lines or {}, overridden or {})
     try:
-        return SweepSpec.model_validate(data)
+        spec = SweepSpec.model_validate(data)
     except ValidationError as error:
-        raise SweeperError(_describe(error, source, lines or {}, overridden or {})) from None
+        raise SweeperError(_describe(error, origin)) from None
+    spec._origin = origin
+    return spec
 
 
-def _describe(error: ValidationError, source: str, lines: dict[Path_, int], overridden: dict[Path_, str]) -> str:
+def _describe(error: ValidationError, origin: SpecOrigin) -> str:
     first = error.errors()[0]
     loc = tuple(first["loc"])
+    explained = _explain(first, loc)
     if first["type"] == "value_error":
-        # A model-level check whose message starts with the key it is about ("grace_steps must
-        # be >= 0, got -1."): point at that key's line.
-        named = str(first["msg"]).removeprefix("Value error, ").split(" ", 1)[0]
-        if loc + (named,) in lines:
+        # A model-level check whose message starts with the key it is about: point at that
+        # key's line. Either a key of the model ("grace_steps must be >= 0, got -1.") or a
+        # dotted path from the spec's root followed by ": " ("search.space.lora_rank: ...").
+        named = explained.split(" ", 1)[0]
+        head, colon, rest = explained.partition(": ")
+        path = tuple(head.split(".")) if colon and rest and re.fullmatch(r"[A-Za-z_][\w.]*", head) else ()
+        if path and path[: len(loc)] == loc:
+            loc, explained = path, rest
+        elif loc + (named,) in origin.lines:
             loc = loc + (named,)
-    key = _dotted(loc)
-    for path, text in overridden.items():
-        if loc[: len(path)] == path or path[: len(loc)] == loc:
-            return f"--set {text}: {key}: {_explain(first, loc)}"
-    line = _line_of(loc, lines)
-    where = f"{source}:{line}" if line else source
-    return f"{where}: {key}: {_explain(first, loc)}" if key else f"{where}: {_explain(first, loc)}"
+    return f"{origin.locate(loc)}: {explained}"
 
 
 def _dotted(loc: Path_) -> str:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import builtins
 import math
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal, Union, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from sweeper.rules import PrunerSettings
@@ -270,12 +270,34 @@ class SweepSpec(_Strict):
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec, description="Per-trial resources.")
     pruner: PrunerSpec = Field(default_factory=PrunerSpec, description="Convergence-rule settings.")
 
+    # Where the spec was read from (sweeper.spec.loader.SpecOrigin), so checks made after loading
+    # (files, devices, data) can name the file and line of the key they are about.
+    _origin: Any = PrivateAttr(default=None)
+
     @field_validator("model")
     @classmethod
     def _model(cls, model: str) -> str:
         if model.startswith("builtin:") and model not in BUILTIN_MODELS:
             raise ValueError(f"unknown builtin model {model!r}; builtins are {list(BUILTIN_MODELS)}")
         return model
+
+    @model_validator(mode="after")
+    def _space_fits_settings(self) -> "SweepSpec":
+        """Every value a search dimension can give must be a valid train setting, checked now:
+        a bad one found by a trial fails that trial an hour into the sweep."""
+        for name, dim in self.search.space.items():
+            problem = _dimension_problem(name, dim, self.train)
+            if problem:
+                # "search.space.<name>: ..." lets the loader point at that key's line.
+                raise ValueError(f"search.space.{name}: {problem}")
+        return self
+
+    def locate(self, *path: str) -> str:
+        """Where a key was written, for messages: "sweeps/x.yaml:7: dataset.train", the `--set`
+        that gave it, or just the dotted key when the spec did not come from a file."""
+        if self._origin is not None:
+            return self._origin.locate(tuple(path))
+        return ".".join(path)
 
     @property
     def sweep_dir(self) -> Path:
@@ -284,3 +306,24 @@ class SweepSpec(_Strict):
     def trial_settings(self, params: dict[str, Any]) -> TrainSettings:
         """The fixed settings with one trial's sampled parameters applied, validated."""
         return TrainSettings.model_validate({**self.train.model_dump(), **params})
+
+
+def _dimension_problem(name: str, dim: Dimension, train: TrainSettings) -> str | None:
+    """Why `dim` cannot search the train setting `name`, or None when it can."""
+    annotation = TrainSettings.model_fields[name].annotation
+    whole_numbers = int in (annotation, *get_args(annotation)) and float not in get_args(annotation)
+    if dim.kind in ("loguniform", "uniform") and whole_numbers:
+        low, high = dim.values
+        return (
+            f"{name} is a whole number but {dim.kind} samples fractions; "
+            f"write {{int: [{math.ceil(low)}, {math.floor(high)}]}} or {{choice: [...]}}"
+        )
+    for value in dim.values:  # each choice, or both bounds of a range
+        trial = train.model_copy()
+        try:
+            setattr(trial, name, value)
+        except ValidationError as error:
+            reason = error.errors()[0]["msg"].removeprefix("Value error, ")
+            what = "value" if dim.is_finite else "bound"
+            return f"{dim.kind} {what} {value!r} is not a valid {name}: {reason}"
+    return None

@@ -145,6 +145,36 @@ def encode_example(
     return encode_prompt(tokenizer, template, example), target_ids, target_segments
 
 
+def sequence_lengths(
+    examples: Sequence[Example],
+    tokenizer: Any,
+    template: TemplateSpec,
+    *,
+    include_explanation: bool,
+    explanation_position: str,
+) -> list[int]:
+    """Tokens of prompt + target of each example: what `encode_examples` compares with cutoff_len."""
+    out = []
+    for example in examples:
+        prompt, target, _ = encode_example(
+            tokenizer,
+            template,
+            example,
+            include_explanation=include_explanation,
+            explanation_position=explanation_position,
+        )
+        out.append(len(prompt) + len(target))
+    return out
+
+
+def overlength_message(where: str, length: int, cutoff_len: int) -> str:
+    """The error of `overlength: error`, the same from a trial and from the pre-flight check."""
+    return (
+        f"{where}: {length} tokens, longer than cutoff_len {cutoff_len} "
+        "(dataset.overlength: error); raise train.cutoff_len or set overlength to truncate or drop"
+    )
+
+
 def encode_examples(
     examples: Sequence[Example],
     tokenizer: Any,
@@ -170,10 +200,7 @@ def encode_examples(
             if out.first_overlength is None:
                 out.first_overlength = example.where
             if overlength == "error":
-                raise SweeperError(
-                    f"{example.where}: {len(prompt) + len(target)} tokens, longer than cutoff_len {cutoff_len} "
-                    "(dataset.overlength: error); raise train.cutoff_len or set overlength to truncate or drop"
-                )
+                raise SweeperError(overlength_message(example.where, len(prompt) + len(target), cutoff_len))
             if overlength == "drop":
                 out.dropped += 1
                 out.dropped_where.append(example.where)

@@ -112,7 +112,9 @@ def tiny_llama(texts: Iterable[str], seed: int, max_positions: int = 512) -> tup
 
 def local_model(path: str, dtype: torch.dtype = torch.float32) -> tuple[Any, Any]:
     """A model and tokenizer from a local folder; never from a hub."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
+
+    from sweeper.trial.tokenizer import local_tokenizer
 
     folder = Path(path).expanduser()
     if not folder.is_dir():
@@ -120,17 +122,12 @@ def local_model(path: str, dtype: torch.dtype = torch.float32) -> tuple[Any, Any
             f"model {path!r}: no such folder; give a local model folder (sweeper never downloads models) "
             f"or {TINY_LLAMA}"
         )
+    tokenizer = local_tokenizer(path)  # the same tokenizer the pre-flight check counts tokens with
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(str(folder), local_files_only=True, dtype=dtype)
     except (OSError, ValueError, KeyError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise SweeperError(f"model {path!r}: cannot load it as a causal LM: {first}") from None
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    if tokenizer.eos_token_id is None:
-        raise SweeperError(f"model {path!r}: its tokenizer has no eos token")
-    tokenizer.padding_side = "right"
     return model, tokenizer
 
 

@@ -8,7 +8,7 @@ Single sequences get `<s>` in front (like LLaMA's tokenizer); `</s>` ends each t
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Any, Iterable
 
 from tokenizers import Tokenizer, models, pre_tokenizers, processors
 from transformers import PreTrainedTokenizerFast
@@ -38,5 +38,30 @@ def build_word_tokenizer(texts: Iterable[str]) -> PreTrainedTokenizerFast:
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=backend, pad_token=PAD, bos_token=BOS, eos_token=EOS, unk_token=UNK
     )
+    tokenizer.padding_side = "right"
+    return tokenizer
+
+
+def local_tokenizer(path: str) -> Any:
+    """The tokenizer of a local model folder, right-padded, pad = eos when it has no pad token.
+
+    Never downloads. Raises SweeperError naming the folder when it cannot be read.
+    """
+    from pathlib import Path
+
+    from transformers import AutoTokenizer
+
+    from sweeper.errors import SweeperError
+
+    folder = Path(path).expanduser()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise SweeperError(f"model {path!r}: cannot load its tokenizer: {first}") from None
+    if tokenizer.eos_token_id is None:
+        raise SweeperError(f"model {path!r}: its tokenizer has no eos token")
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "right"
     return tokenizer
