@@ -1,6 +1,7 @@
 """The README's sweep YAML reference, generated from the schema so the two cannot drift apart.
 
-`python -m sweeper.spec.reference` prints it; a test checks the README holds exactly this text.
+`python -m sweeper.spec.reference` prints it, `--write-readme` puts it into README.md; a test
+checks the README holds exactly this text.
 """
 
 from __future__ import annotations
@@ -86,5 +87,21 @@ def reference() -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def write_into_readme(readme: str = "README.md") -> None:
+    """Replace the block between the README's REFERENCE markers with the generated reference."""
+    from pathlib import Path
+
+    path = Path(readme)
+    text = path.read_text()
+    start = text.index("\n", text.index("<!-- REFERENCE:START")) + 1
+    end = text.index("<!-- REFERENCE:END -->")
+    path.write_text(text[:start] + "\n" + reference() + "\n" + text[end:])
+
+
 if __name__ == "__main__":
-    print(reference(), end="")
+    import sys
+
+    if sys.argv[1:] == ["--write-readme"]:
+        write_into_readme()
+    else:
+        print(reference(), end="")
