@@ -75,5 +75,9 @@ def test_two_trial_sweep_writes_curves_and_leaderboard(tmp_path, demo_data):
         assert all(math.isfinite(p["label_loss"]) for p in train)
         has_explanation = points[0]["param_include_explanation"]
         assert all((p["explanation_loss"] is not None) == has_explanation for p in train)
-    # Ray Tune's own experiment folder sits beside ours
+    # Ray Tune's own experiment folder sits beside ours, trials checkpointed at epoch ends
     assert any(p.name.startswith("experiment_state") for p in sweep_dir.iterdir())
+    for trial_id in trial_ids:
+        checkpoints = list((sweep_dir / f"trial_{trial_id}").glob("checkpoint_*/trainer_state.json"))
+        assert checkpoints, f"trial {trial_id} left no checkpoint"
+    assert (sweep_dir / "curves.png").stat().st_size > 10_000

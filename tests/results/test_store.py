@@ -1,3 +1,4 @@
+import errno
 import os
 import signal
 import subprocess
@@ -103,3 +104,53 @@ def test_lock_dies_with_its_process(tmp_path):
     holder.wait()
     time.sleep(0.1)
     SweepLock(tmp_path).acquire().release()
+
+
+class _FullDisk:
+    """A file whose writes fail the way a full disk fails them (ENOSPC from the OS)."""
+
+    def __init__(self, handle):
+        self._handle = handle
+
+    def write(self, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def __getattr__(self, name):
+        return getattr(self._handle, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._handle.close()
+
+
+@pytest.mark.parametrize("where", ["write", "fsync"])
+def test_disk_full_is_a_clear_error_and_keeps_the_previous_version(tmp_path, monkeypatch, where):
+    from sweeper.results import store
+    from sweeper.results.leaderboard import write_leaderboard
+
+    target = tmp_path / "leaderboard.csv"
+    write_leaderboard(target, [{"trial_id": "a", "status": "completed"}], [])
+    before = target.read_bytes()
+    if where == "write":
+        real_fdopen = os.fdopen
+        monkeypatch.setattr(store.os, "fdopen", lambda fd, mode: _FullDisk(real_fdopen(fd, mode)))
+    else:
+
+        def full(fd):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        monkeypatch.setattr(store.os, "fsync", full)
+    with pytest.raises(SweeperError) as caught:
+        write_leaderboard(target, [{"trial_id": "b", "status": "running"}], [])
+    assert str(caught.value) == f"{target}: disk full while writing; the previous version is intact"
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["leaderboard.csv"]  # no temporary left behind
+
+
+def test_lock_file_that_cannot_be_created_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(SweeperError, match="cannot create the sweep's lock file"):
+        SweepLock(blocker).acquire()  # a "folder" that is a regular file

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from sweeper.cli._spec_args import add_spec_arguments, spec_from_args
 
@@ -22,9 +23,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def command(args: argparse.Namespace) -> int:
     spec = spec_from_args(args)
+    from sweeper.orchestrate.preflight import preflight
     from sweeper.orchestrate.sweep import run_sweep
     from sweeper.results.leaderboard import format_table
 
+    # Every input check before Ray starts: a mistake is one line and exit 2 within seconds.
+    checked = preflight(spec, local_devices=args.address is None)
+    for warning in checked.data.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    worst = max(checked.overlength, key=lambda entry: entry.count, default=None)
+    if worst is not None and worst.count:
+        print(
+            f"note: up to {worst.count} of {worst.total} samples are longer than cutoff_len "
+            f"(dataset.overlength: {spec.dataset.overlength}); each trial counts them "
+            "(samples_truncated, samples_dropped); `sweeper validate` shows where",
+            file=sys.stderr,
+        )
     outcome = run_sweep(spec, overwrite=args.overwrite, address=args.address, num_cpus=args.num_cpus)
     columns = TOP_COLUMNS_BEFORE + list(spec.search.space) + TOP_COLUMNS_AFTER
     print()
@@ -37,5 +51,13 @@ def command(args: argparse.Namespace) -> int:
         f"{counts.get('errored', 0)} errored. Compute: {outcome.steps_run} of {outcome.steps_planned} configured "
         f"steps run ({saved:.0%} saved by pruning)."
     )
+    overlength = [r for r in outcome.rows if (r.get("samples_truncated") or 0) or (r.get("samples_dropped") or 0)]
+    if overlength:
+        print(
+            f"{len(overlength)} trials had samples longer than cutoff_len: up to "
+            f"{max(int(r.get('samples_truncated') or 0) for r in overlength)} truncated and "
+            f"{max(int(r.get('samples_dropped') or 0) for r in overlength)} dropped per trial "
+            "(leaderboard.csv: samples_truncated, samples_dropped)."
+        )
     print(f"Results: {outcome.sweep_dir} (leaderboard.csv, curves.parquet, curves.png)")
     return 0

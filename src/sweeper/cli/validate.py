@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from sweeper.cli._spec_args import add_spec_arguments, spec_from_args
+
+if TYPE_CHECKING:
+    from sweeper.orchestrate.preflight import Overlength
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -32,6 +36,28 @@ def command(args: argparse.Namespace) -> int:
     print(f"  data       {data.train} train, {data.eval} eval ({data.eval_source}), "
           f"{data.with_explanation} with explanation")
     print(f"  labels     train {data.train_label_counts}, eval {data.eval_label_counts}")
+    print(f"  overlength {spec.dataset.overlength}: {_OVERLENGTH_MEANS[spec.dataset.overlength]}")
+    for entry in checked.overlength:
+        print(f"    {_overlength_line(entry, spec.dataset.overlength)}")
     for warning in data.warnings:
         print(f"  warning    {warning}")
     return 0
+
+
+_OVERLENGTH_MEANS = {
+    "truncate": "samples longer than cutoff_len are cut at the end; every trial counts them (samples_truncated)",
+    "drop": "samples longer than cutoff_len are left out; every trial counts them (samples_dropped)",
+    "error": "a sample longer than cutoff_len is an error",
+}
+_OVERLENGTH_VERB = {"truncate": "truncated", "drop": "dropped", "error": "refused"}
+
+
+def _overlength_line(entry: "Overlength", mode: str) -> str:
+    head = f"cutoff_len {entry.cutoff_len}, {entry.target}:"
+    if entry.count == 0:
+        return f"{head} none of {entry.total} samples is longer (longest {entry.longest} tokens)"
+    return (
+        f"{head} {entry.count} of {entry.total} samples {_OVERLENGTH_VERB[mode]} "
+        f"({entry.train} train, {entry.eval} eval; first {entry.first}, {entry.first_length} tokens; "
+        f"longest {entry.longest})"
+    )

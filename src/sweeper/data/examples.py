@@ -248,7 +248,7 @@ def _read_examples(
         if label not in label_set:
             near = get_close_matches(label, labels, n=1)
             hint = f"; did you mean '{near[0]}'?" if near else ""
-            raise SweeperError(f"{where}: label {label!r} is not in the label set {labels}{hint}")
+            raise SweeperError(f"{where}: label {label!r} is not in the label set {labels} (dataset.labels){hint}")
         explanation = _explanation_field(record, fields.explanation, where, explanations_needed)
         yield Example(text=text, label=label, explanation=explanation, file=shown, line=line)
 

@@ -52,6 +52,13 @@ class Progress:
         if self._live is not None:
             self._live.__exit__(None, None, None)
 
+    def say(self, line: str) -> None:
+        """A line of its own, above the live table in a terminal."""
+        if self._live is not None:
+            self._live.console.print(line)
+        else:
+            self._print(line)
+
     def update(self, records: dict[str, TrialRecord]) -> None:
         if self._live is not None:
             self._live.update(self._table(records))

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 from ray.tune import Callback
 
+from sweeper.errors import SweeperError
 from sweeper.orchestrate.space import OBJECTIVE
 from sweeper.orchestrate.trainable import FACTS
 from sweeper.results.curves import POINT_COLUMNS, write_curves
@@ -37,6 +39,7 @@ class SweepRecorder(Callback):
         self._on_change = on_change
         self._flush_seconds = flush_seconds
         self._last_flush = 0.0
+        self.write_error: SweeperError | None = None  # the last failed write, until one succeeds
 
     def __getstate__(self) -> dict[str, Any]:
         # Ray pickles the run config (callbacks included) into the experiment folder; the live
@@ -80,7 +83,7 @@ class SweepRecorder(Callback):
         self._changed(force=True)
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
-        self.flush()
+        self._flush_during_sweep()  # the driver flushes once more after Ray and raises then
 
     # ----------------------------------------------------------------------------------------
 
@@ -95,16 +98,30 @@ class SweepRecorder(Callback):
         if self._on_change is not None:
             self._on_change(self)
         if force or time.monotonic() - self._last_flush >= self._flush_seconds:
-            self.flush()
+            self._flush_during_sweep()
 
     def rows(self) -> list[dict[str, Any]]:
         return leaderboard_rows(self.records.values(), self.param_names, self.metric)
 
     def flush(self) -> None:
+        """Write leaderboard.csv and curves.parquet (atomically); SweeperError when that fails."""
         self._last_flush = time.monotonic()
         records = list(self.records.values())
         write_leaderboard(self.sweep_dir / "leaderboard.csv", self.rows(), self.param_names)
         write_curves(self.sweep_dir / "curves.parquet", records, self.param_names)
+
+    def _flush_during_sweep(self) -> None:
+        """A write that fails while trials run (disk full) must not take the sweep down: every
+        point is still in memory, the files on disk are the last complete versions, and the
+        next flush (the final one, after the sweep, raises) tries again. Said once, on stderr."""
+        try:
+            self.flush()
+        except SweeperError as error:
+            if self.write_error is None:
+                print(f"warning: {error}; the sweep goes on and writes again at its next update", file=sys.stderr)
+            self.write_error = error
+        else:
+            self.write_error = None
 
 
 def error_line(trial: Any) -> str:
@@ -118,6 +135,8 @@ def error_line(trial: Any) -> str:
             text = ""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     last = lines[-1] if lines else "the trial failed (no error text)"
+    # Our own errors already say what to fix; the class name adds nothing.
+    last = last.removeprefix(f"{SweeperError.__module__}.{SweeperError.__name__}: ")
     if "out of memory" in text.lower() or "OutOfMemoryError" in text:
         return f"{OOM_HINT} ({last})"
     return last

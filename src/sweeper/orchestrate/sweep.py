@@ -85,6 +85,10 @@ def run_sweep(
         return _run_locked(spec, checked, sweep_dir, address=address, num_cpus=num_cpus, quiet=quiet)
 
 
+def trial_dirname(trial: Any) -> str:
+    return f"trial_{trial.trial_id}"
+
+
 def _clear(sweep_dir: Path) -> None:
     for child in sweep_dir.iterdir():
         if child.name == SweepLock.FILENAME:
@@ -128,6 +132,21 @@ def _run_locked(
             logging_level=logging.ERROR,
         )
     try:
+        cpus = ray.cluster_resources().get("CPU", 0)
+        gpus = ray.cluster_resources().get("GPU", 0)
+        fits = int(cpus // spec.resources.cpu) if spec.resources.cpu else 0
+        if spec.resources.gpu:
+            fits = min(fits, int(gpus // spec.resources.gpu))
+        if fits < 1:
+            raise SweeperError(
+                f"resources: a trial asks for {spec.resources.cpu:g} cpu and {spec.resources.gpu:g} gpu, "
+                f"but Ray sees {cpus:g} CPUs and {gpus:g} GPUs"
+            )
+        in_flight = min(fits, spec.search.max_concurrent or fits)
+        progress.say(
+            f"sweep {spec.name}: {planned_trials(spec.search)} trials ({spec.search.algorithm}), "
+            f"Ray sees {cpus:g} CPUs / {gpus:g} GPUs -> up to {in_flight} in flight; results in {sweep_dir}"
+        )
         context = TrialContext(spec=spec.model_dump(mode="json"), metric=spec.search.metric, mode=mode)
         trainable = tune.with_resources(
             tune.with_parameters(sweep_trial, context=context),
@@ -143,6 +162,7 @@ def _run_locked(
                 num_samples=spec.search.num_samples,
                 max_concurrent_trials=spec.search.max_concurrent,
                 reuse_actors=True,
+                trial_dirname_creator=trial_dirname,
             ),
             run_config=tune.RunConfig(
                 name=spec.name,

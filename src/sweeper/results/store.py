@@ -75,7 +75,10 @@ class SweepLock:
         self._handle: IO[str] | None = None
 
     def acquire(self) -> "SweepLock":
-        handle = open(self.path, "a+", encoding="utf-8")
+        try:
+            handle = open(self.path, "a+", encoding="utf-8")
+        except OSError as error:
+            raise SweeperError(f"{self.path}: cannot create the sweep's lock file: {error.strerror}") from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

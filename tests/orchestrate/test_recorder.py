@@ -1,0 +1,60 @@
+"""The recorder and the scheduler together, driven the way Ray's controller drives them."""
+
+import csv
+from types import SimpleNamespace
+
+from ray.tune.schedulers import TrialScheduler
+
+from sweeper.adapters.ray_scheduler import ConvergenceScheduler
+from sweeper.orchestrate.recorder import OOM_HINT, SweepRecorder, error_line
+from sweeper.orchestrate.space import OBJECTIVE
+from sweeper.rules import PrunerSettings
+
+
+def trial(trial_id, **config):
+    return SimpleNamespace(trial_id=trial_id, config=config, error_file=None)
+
+
+def feed(scheduler, recorder, t, result):
+    decision = scheduler.on_trial_result(None, t, result)
+    recorder.on_trial_result(0, [], t, result)
+    return decision
+
+
+def test_nan_loss_trial_is_pruned_as_divergence_and_tells_the_searcher(tmp_path):
+    scheduler = ConvergenceScheduler(PrunerSettings(num_classes=3))
+    recorder = SweepRecorder(tmp_path, ["learning_rate"], "eval_macro_f1", "max", scheduler)
+    bad, good = trial("bad", learning_rate=1e30), trial("good", learning_rate=3e-3)
+    for t in (bad, good):
+        recorder.on_trial_start(0, [], t)
+    facts = {"max_steps": 100, "steps_per_epoch": 50, "samples_truncated": 0, "samples_dropped": 3}
+    assert feed(scheduler, recorder, bad, {"step": 2, "epoch": 0.04, "loss": 2.0, "label_loss": 1.0, **facts}) == TrialScheduler.CONTINUE
+    result = {"step": 4, "epoch": 0.08, "loss": float("nan"), "label_loss": float("nan"), **facts}
+    assert feed(scheduler, recorder, bad, result) == TrialScheduler.STOP
+    # Ray hands this same dict to the searcher: a trial pruned before any eval reads as worst
+    assert result[OBJECTIVE] == 0.0
+    scheduler.on_trial_complete(None, bad, result)
+    recorder.on_trial_complete(0, [], bad)
+    for step in range(2, 12, 2):
+        feed(scheduler, recorder, good, {"step": step, "epoch": step / 50, "loss": 1.0 / step, "label_loss": 1.0 / step, **facts})
+    scheduler.on_trial_complete(None, good, {})
+    recorder.on_trial_complete(0, [], good)
+    recorder.flush()
+
+    rows = {r["trial_id"]: r for r in csv.DictReader(open(tmp_path / "leaderboard.csv"))}
+    assert rows["bad"]["status"] == "pruned"
+    assert rows["bad"]["verdict"] == "divergence"
+    assert "step 4" in rows["bad"]["reason"] and "nan" in rows["bad"]["reason"]
+    assert rows["bad"]["samples_dropped"] == "3"
+    assert rows["good"]["status"] == "completed"
+    assert rows["good"]["steps_done"] == "10"
+
+
+def test_error_line_is_last_line_with_oom_hint(tmp_path):
+    crash = tmp_path / "error.txt"
+    crash.write_text("Traceback (most recent call last):\n  File x\nRuntimeError: CUDA error: device-side assert\n\n")
+    assert error_line(SimpleNamespace(error_file=str(crash))) == "RuntimeError: CUDA error: device-side assert"
+    crash.write_text("Traceback...\ntorch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB\n")
+    line = error_line(SimpleNamespace(error_file=str(crash)))
+    assert line.startswith(OOM_HINT) and "Tried to allocate 2.00 GiB" in line
+    assert error_line(SimpleNamespace(error_file=None)) == "the trial failed (no error text)"

@@ -1,0 +1,61 @@
+"""The recorder when writing fails mid-sweep (disk full), and the error line of a failed trial."""
+
+import csv
+import errno
+import os
+from types import SimpleNamespace
+
+import pytest
+
+from sweeper.adapters.ray_scheduler import ConvergenceScheduler
+from sweeper.errors import SweeperError
+from sweeper.orchestrate.recorder import SweepRecorder, error_line
+from sweeper.results import store
+from sweeper.rules import PrunerSettings
+
+
+def trial(trial_id, **config):
+    return SimpleNamespace(trial_id=trial_id, config=config, error_file=None)
+
+
+def result(step):
+    return {"step": step, "epoch": step / 50, "loss": 1.0 / step, "label_loss": 1.0 / step, "max_steps": 100}
+
+
+def test_disk_full_mid_sweep_warns_once_keeps_points_and_fails_the_final_write(tmp_path, monkeypatch, capsys):
+    scheduler = ConvergenceScheduler(PrunerSettings(num_classes=3))
+    recorder = SweepRecorder(tmp_path, ["learning_rate"], "eval_macro_f1", "max", scheduler, flush_seconds=0)
+    t = trial("a", learning_rate=1e-3)
+    recorder.on_trial_start(0, [], t)
+    recorder.on_trial_result(0, [], t, result(2))
+    before = (tmp_path / "leaderboard.csv").read_bytes()
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(store.os, "fsync", full)
+    for step in (4, 6, 8):  # every result tries to write; none may raise into Ray
+        recorder.on_trial_result(0, [], t, result(step))
+    recorder.on_experiment_end([])
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line]
+    assert len(warnings) == 1 and "disk full" in warnings[0] and "leaderboard.csv" in warnings[0]
+    assert (tmp_path / "leaderboard.csv").read_bytes() == before  # the last complete version
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["curves.parquet", "leaderboard.csv"]
+    with pytest.raises(SweeperError, match="disk full while writing; the previous version is intact"):
+        recorder.flush()  # what the driver does after the sweep: this one fails loudly
+
+    monkeypatch.undo()  # space again: the next write has every point
+    recorder.flush()
+    (row,) = csv.DictReader(open(tmp_path / "leaderboard.csv"))
+    assert row["steps_done"] == "8"
+
+
+def test_error_line_drops_the_class_name_of_our_own_errors(tmp_path):
+    crash = tmp_path / "error.txt"
+    crash.write_text(
+        "Traceback (most recent call last):\n  File x\n"
+        "sweeper.errors.SweeperError: train.lora_target ['q']: Target modules {'q'} not found in the base model.\n"
+    )
+    assert error_line(SimpleNamespace(error_file=str(crash))) == (
+        "train.lora_target ['q']: Target modules {'q'} not found in the base model."
+    )
