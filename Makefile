@@ -3,29 +3,36 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench bench-pruners data clean
+.PHONY: install run test fuzz bench bench-pruners data clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
 	# torch first: the pinned CPU wheel on disk, not a multi-GB CUDA build (NOTES-env)
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
 
 run: install
-	$(BIN)/python -m sweeper run sweeps/explain.yaml
+	$(BIN)/python -m sweeper run sweeps/explain.yaml --overwrite
 
 test: install
 	$(BIN)/python -m pytest -q
 
+# The fuzz targets (spec loader, log readers) at 10,000 inputs each; `make test` runs 500 each.
+fuzz: install
+	SWEEPER_FUZZ_EXAMPLES=10000 $(BIN)/python -m pytest -q -p no:cacheprovider tests/fuzz
+
 bench: install bench-pruners
+	$(BIN)/python -m benchmarks.rules_cost
 	$(BIN)/python -m benchmarks.sweep_overhead
 
 bench-pruners: install
 	$(BIN)/python -m benchmarks.pruners
+
+data: install
+	$(BIN)/python -m sweeper make-data --out data/explain-demo
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -51,6 +51,12 @@ def _staircase(eval_of=None, n_epochs=3, seed=0):
     return points
 
 
+def _slow_label(n=40, seed=0):
+    """A 3-class label loss going 11 -> 9.5 over 80 steps: far too slow to reach 0.5 ln 3 by its end."""
+    rng = random.Random(seed)
+    return [Point(step=2 * (i + 1), label_loss=(11 - 1.5 * i / n) * (1 + rng.gauss(0, 0.03)), loss=2.0) for i in range(n)]
+
+
 def memorising():
     return _staircase(lambda k: 1.0 + 0.05 * k)
 
@@ -91,6 +97,13 @@ POLICY = [
     ("improving_staircase_kept_in_auto", improving(), {}, {}, None, None, "staircase"),
     ("improving_staircase_stopped_with_stop", improving(), {"staircase": "stop"}, {}, 64, ("staircase", "improving"), "staircase"),
     ("unjudged_staircase_kept_in_auto", unjudged(), {}, {}, None, None, "staircase"),
+    # too slow: judged from 30% of max_steps (step 24, index 11), with num_classes
+    ("too_slow_stops", _slow_label(), {"num_classes": 3}, {"max_steps": 80}, 11, ("plateau", "too_slow"), "plateau"),
+    ("too_slow_kept_when_told", _slow_label(), {"num_classes": 3, "stop_when_too_slow": False}, {"max_steps": 80}, None, None, "plateau"),
+    # without max_steps there is no budget to judge a pace against
+    ("too_slow_needs_max_steps", _slow_label(), {"num_classes": 3}, {}, None, None, "healthy"),
+    # found at step 24, inside a grace of 40 steps: stopped at step 40 (index 19), still too slow
+    ("too_slow_found_in_grace_stops_after_it", _slow_label(), {"num_classes": 3, "grace_steps": 40}, {"max_steps": 80}, 19, ("plateau", "too_slow"), "plateau"),
     ("healthy_runs_to_the_end", _healthy(), {}, {}, None, None, "healthy"),
     ("nan_grad_norm_is_a_warning_only", _healthy(), {}, {}, None, None, "healthy"),
 ]
@@ -225,6 +238,11 @@ def test_grace_from_fraction_and_steps():
         ({"plateau_min_points": 2}, "plateau_min_points must be >= 6, got 2."),
         ({"stuck_ratio": 1}, "stuck_ratio must be in (0, 1), got 1."),
         ({"stuck_fraction": math.nan}, "stuck_fraction must be in (0, 1), got nan."),
+        ({"stop_when_too_slow": 0}, "stop_when_too_slow must be a bool, got 0."),
+        ({"too_slow_margin": 0.9}, "too_slow_margin must be >= 1, got 0.9."),
+        ({"too_slow_margin": math.inf}, "too_slow_margin must be >= 1, got inf."),
+        ({"pace_after": 1.0}, "pace_after must be in [0, 1), got 1.0."),
+        ({"pace_after": -0.1}, "pace_after must be in [0, 1), got -0.1."),
     ],
 )
 def test_invalid_settings(kwargs, message):

@@ -1,4 +1,7 @@
-"""PlateauRule: stopped improving beyond its noise over the trailing third; stuck or converged."""
+"""PlateauRule: stopped improving beyond its noise over the trailing third; stuck or converged.
+
+Two tests: confidently flat (any level), and not improving (a stuck level, needs max_steps).
+"""
 
 from __future__ import annotations
 
@@ -10,11 +13,13 @@ import pytest
 from sweeper.rules import PlateauRule, Point
 
 
-def _curve(shape, n=150, noise=0.003, seed=0, label=False, lr=None, accuracy=None):
+def _curve(shape, n=150, noise=0.003, seed=0, label=False, lr=None, accuracy=None, eval_loss=None):
+    """n points, a step every 5 steps; `accuracy` and `eval_loss` (numbers or functions of the index) every 10th."""
     rng = random.Random(seed)
     points = []
     for i in range(n):
         value = shape(i) * (1 + rng.gauss(0, noise))
+        at_eval = i % 10 == 9
         points.append(
             Point(
                 step=5 * (i + 1),
@@ -22,7 +27,8 @@ def _curve(shape, n=150, noise=0.003, seed=0, label=False, lr=None, accuracy=Non
                 loss=2.0 if label else value,  # w-explain: the mean loss is dominated by explanation tokens
                 label_loss=value if label else None,
                 learning_rate=lr(i) if lr else None,
-                eval_accuracy=accuracy if accuracy is not None and i % 10 == 9 else None,
+                eval_accuracy=(accuracy(i) if callable(accuracy) else accuracy) if accuracy is not None and at_eval else None,
+                eval_loss=eval_loss(i) if eval_loss is not None and at_eval else None,
             )
         )
     return points
@@ -74,6 +80,7 @@ def test_plateau_fires(curve, rule, kind, window):
     assert (finding.rule, finding.kind) == ("plateau", kind)
     assert window[0] <= index <= window[1]
     assert finding.evidence["improvement_upper"] < 0.02
+    assert finding.evidence["test"] == "flat"
 
 
 QUIET = [
@@ -82,7 +89,8 @@ QUIET = [
     ("linear_decay_30_percent", {"shape": lambda i: 2.0 - 0.6 * i / 150}, {}),
     # Still decaying at the end (tau = 150 points).
     ("slow_exponential_decay", {"shape": decay_to(0.2, tau=150)}, {}),
-    # 10% point noise cannot resolve a 2% trend from a 50-point window: the rule waits.
+    # 10% point noise cannot resolve a 2% trend from a 50-point window, and without max_steps the
+    # not-improving test is off (early in a long run a trailing third is too short to tell): it waits.
     ("noisy_flat_unresolvable", {"shape": flat(1.5), "noise": 0.10}, {}),
     # Fewer than 3 x min_points points: too early to judge.
     ("too_short", {"shape": flat(1.5), "n": 59}, {}),
@@ -95,6 +103,59 @@ QUIET = [
 
 @pytest.mark.parametrize("curve, rule", [c[1:] for c in QUIET], ids=[c[0] for c in QUIET])
 def test_plateau_stays_quiet(curve, rule):
+    assert _first(_curve(**curve), **rule) == (None, None)
+
+
+# The not-improving test: no significant downward trend and a point estimate under 2%, for a
+# stuck level only, from pace_after (30%) of max_steps on. The curves have 150 points, step 5 each.
+NOT_IMPROVING_FIRES = [
+    # (id, curve kwargs, rule kwargs, index range it must fire in)
+    # Hovering at 1.5 with 10% noise: never confidently flat, but not improving. Judged at the
+    # first check with 60 points (step 300 > 30% of 750). Without num_classes its eval loss must agree.
+    ("noisy_flat", {"shape": flat(1.5), "noise": 0.10, "eval_loss": flat(1.6)}, {"max_steps": 750}, (59, 62)),
+    # The demo's collapsed run: a 3-class label loss at ln 3 with 20% noise and eval accuracy at chance.
+    ("noisy_label_loss_at_chance", {"shape": flat(1.2), "noise": 0.20, "label": True, "accuracy": 0.35},
+     {"num_classes": 3, "max_steps": 750}, (59, 62)),
+    # Judged only from 30% of max_steps on: max_steps 2000, so from step 600 (index 119).
+    ("noisy_flat_long_run", {"shape": flat(1.5), "noise": 0.10, "eval_loss": flat(1.6)}, {"max_steps": 2000}, (119, 125)),
+]
+
+
+@pytest.mark.parametrize("curve, rule, window", [c[1:] for c in NOT_IMPROVING_FIRES], ids=[c[0] for c in NOT_IMPROVING_FIRES])
+def test_not_improving_fires_stuck(curve, rule, window):
+    index, finding = _first(_curve(**curve), **rule)
+    assert finding is not None and (finding.rule, finding.kind) == ("plateau", "stuck")
+    assert window[0] <= index <= window[1]
+    evidence = finding.evidence
+    assert evidence["test"] == "not_improving"
+    assert evidence["improvement_upper"] >= 0.02  # never confidently flat: that is why this test exists
+    assert evidence["improvement_lower"] <= 0 and evidence["improvement"] < 0.02
+    assert "no significant downward trend" in finding.message
+
+
+NOT_IMPROVING_QUIET = [
+    # (id, curve kwargs, rule kwargs) -- WHY each must not fire
+    # A noisy label loss flat at a good fit (0.2 = 18% of ln 3): not improving is not enough to call
+    # a run converged; only the confident test may (and never stops it by default).
+    ("noisy_good_fit", {"shape": flat(0.2), "noise": 0.20, "label": True}, {"num_classes": 3, "max_steps": 750}),
+    # At ln 3 but eval accuracy climbs from 0.35 to 0.8: learning on held-out data.
+    ("accuracy_learning", {"shape": flat(1.2), "noise": 0.20, "label": True, "accuracy": lambda i: 0.35 + 0.003 * i},
+     {"num_classes": 3, "max_steps": 750}),
+    # Without num_classes and without eval points, "60% of its start" is only a guess at a stuck
+    # level (an LM loss over free text may converge at 70% of its start): the confident test alone.
+    ("no_classes_no_evals", {"shape": flat(1.5), "noise": 0.10}, {"max_steps": 750}),
+    # A linear fall to 30% of its start in 10% noise: a trailing third cannot resolve it, the latter
+    # half of the run can.
+    ("noisy_linear_fall", {"shape": lambda i: 2.0 - 1.4 * i / 150, "noise": 0.10, "eval_loss": flat(1.6)}, {"max_steps": 750}),
+    # No accuracy, but the eval loss keeps falling (more than 2% below its first).
+    ("eval_loss_learning", {"shape": flat(1.5), "noise": 0.10, "eval_loss": lambda i: 1.6 - 0.002 * i}, {"max_steps": 750}),
+    # Before 30% of max_steps (7,500 here) nothing is judged not improving.
+    ("before_pace_after", {"shape": flat(1.5), "noise": 0.10}, {"max_steps": 7500}),
+]
+
+
+@pytest.mark.parametrize("curve, rule", [c[1:] for c in NOT_IMPROVING_QUIET], ids=[c[0] for c in NOT_IMPROVING_QUIET])
+def test_not_improving_stays_quiet(curve, rule):
     assert _first(_curve(**curve), **rule) == (None, None)
 
 
@@ -130,6 +191,9 @@ def test_cost_stays_bounded_on_long_runs():
         ({"stuck_ratio": 1.0}, "stuck_ratio must be a number in (0, 1), got 1.0."),
         ({"stuck_fraction": 0}, "stuck_fraction must be a number in (0, 1), got 0."),
         ({"chance_margin": 1}, "chance_margin must be a number in [0, 1), got 1."),
+        ({"accuracy_gain": 0}, "accuracy_gain must be a number in (0, 1), got 0."),
+        ({"max_steps": 0}, "max_steps must be a number > 0 or None, got 0."),
+        ({"pace_after": 1}, "pace_after must be a number in [0, 1), got 1."),
         ({"num_classes": 1}, "num_classes must be an int >= 2 or None, got 1."),
         ({"num_classes": True}, "num_classes must be an int >= 2 or None, got True."),
         ({"initial_points": 0}, "initial_points must be an int >= 1, got 0."),

@@ -14,6 +14,7 @@ from sweeper.rules.monitor import (
     PrunerSettings,
     diagnose,
 )
+from sweeper.rules.pace import PaceRule
 from sweeper.rules.plateau import PlateauRule
 from sweeper.rules.point import Finding, Point
 from sweeper.rules.signal import Signal
@@ -29,6 +30,7 @@ __all__ = [
     "DivergenceRule",
     "Finding",
     "GradNormWarningRule",
+    "PaceRule",
     "PlateauRule",
     "Point",
     "PrunerSettings",

@@ -4,8 +4,11 @@ The policy (PrunerSettings):
 - divergence: stop at once, grace or not: a broken run only burns compute.
 - plateau, stuck (high relative to ln C, eval accuracy near chance, or still > 60% of the
   run's start): stop if `stop_on_stuck_plateau`. Converged: stop only if `stop_when_converged`.
-  Not once the run has shown a staircase: flat within epochs is a staircase's own shape, and
-  the staircase policy decides for such a run (the plateau finding is still recorded).
+  Too slow (sweeper.rules.pace, needs max_steps: still learning, but even an optimistic
+  projection of its pace ends above the stuck line at max_steps): stop if `stop_when_too_slow`
+  (a run not falling at all whose projection fails is stuck, found by the same rule).
+  None of these once the run has shown a staircase: flat within epochs is a staircase's own
+  shape, and the staircase policy decides for such a run (the plateau finding is still recorded).
 - staircase: "auto" stops when memorising (eval loss rose or accuracy/F1 stalled across the
   boundary), keeps training and flags when improving, flags only when unjudged; "stop" stops on
   any staircase; "flag" never stops.
@@ -24,6 +27,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, Iterable, Literal
 
 from sweeper.rules.divergence import DivergenceRule, GradNormWarningRule
+from sweeper.rules.pace import PaceRule
 from sweeper.rules.plateau import PlateauRule
 from sweeper.rules.point import Finding, Point
 from sweeper.rules.signal import SIGNAL_CHOICES
@@ -48,6 +52,9 @@ class PrunerSettings:
       a confident fit; staircase: a whole epoch), so grace only guards the warm-up.
     - stop_on_stuck_plateau=True: a run stuck high is wasted compute.
     - stop_when_converged=False: a converged run is a result; let it finish (checkpoints, evals).
+    - stop_when_too_slow=True, too_slow_margin=2, pace_after=0.3: a run that would not reach
+      the stuck line at twice its fastest plausible pace is wasted compute too; judged only from
+      30% of max_steps on, so that a slow start (a late bloomer) has shown its pace.
     - staircase="auto": memorising is the only staircase worth a stop.
     """
 
@@ -61,6 +68,8 @@ class PrunerSettings:
     """Stop a run whose loss plateaued high (stuck)."""
     stop_when_converged: bool = False
     """Stop a run whose loss plateaued low (converged)."""
+    stop_when_too_slow: bool = True
+    """Stop a run still learning but too slowly to reach the stuck line by max_steps (needs max_steps)."""
     staircase: Literal["auto", "stop", "flag"] = "auto"
     """auto: stop when memorising, flag when improving or unjudged; stop: always; flag: never."""
     num_classes: int | None = None
@@ -87,9 +96,13 @@ class PrunerSettings:
     """Without num_classes: a plateau above this fraction of the run's start is stuck."""
     stuck_fraction: float = 0.5
     """With num_classes: a plateau above this fraction of ln C is stuck."""
+    too_slow_margin: float = 2.0
+    """Too slow: even this many times the run's fastest plausible pace would not reach the stuck line by max_steps."""
+    pace_after: float = 0.3
+    """From this fraction of max_steps on, judge whether a noisy run still improves (stuck) and is fast enough (too slow)."""
 
     def __post_init__(self) -> None:
-        for name in ("enabled", "stop_on_stuck_plateau", "stop_when_converged"):
+        for name in ("enabled", "stop_on_stuck_plateau", "stop_when_converged", "stop_when_too_slow"):
             value = getattr(self, name)
             if not isinstance(value, bool):
                 raise ValueError(f"{name} must be a bool, got {value!r}.")
@@ -121,6 +134,10 @@ class PrunerSettings:
             raise ValueError(f"plateau_window_fraction must be in (0, 1], got {self.plateau_window_fraction!r}.")
         if not isinstance(self.plateau_min_points, int) or isinstance(self.plateau_min_points, bool) or self.plateau_min_points < 6:
             raise ValueError(f"plateau_min_points must be >= 6, got {self.plateau_min_points!r}.")
+        if not _is_number(self.too_slow_margin) or self.too_slow_margin < 1:
+            raise ValueError(f"too_slow_margin must be >= 1, got {self.too_slow_margin!r}.")
+        if not _is_number(self.pace_after) or not 0 <= self.pace_after < 1:
+            raise ValueError(f"pace_after must be in [0, 1), got {self.pace_after!r}.")
 
     def grace(self, max_steps: int | None) -> int:
         """The first step at which anything but divergence may stop a run."""
@@ -187,7 +204,24 @@ class CurveMonitor:
             stuck_ratio=settings.stuck_ratio,
             stuck_fraction=settings.stuck_fraction,
             num_classes=settings.num_classes,
+            max_steps=max_steps,
+            pace_after=settings.pace_after,
             signal=signal,
+        )
+        # Pace needs to know where the run ends.
+        self._pace = (
+            PaceRule(
+                max_steps,
+                margin=settings.too_slow_margin,
+                after=settings.pace_after,
+                eval_loss_gain=settings.plateau_min_improvement,
+                stuck_ratio=settings.stuck_ratio,
+                stuck_fraction=settings.stuck_fraction,
+                num_classes=settings.num_classes,
+                signal=signal,
+            )
+            if max_steps
+            else None
         )
         self._findings: list[Finding] = []
         self._worst: Finding | None = None  # the finding that sets the verdict
@@ -221,6 +255,12 @@ class CurveMonitor:
             self._record(found)
             if stop is None and self._plateau_stops(found):
                 stop = found
+        if self._pace is not None:
+            found = self._pace.observe(point)
+            if found is not None:
+                self._record(found)
+                if stop is None and self._plateau_stops(found):
+                    stop = found
         if self._stopped is not None:
             return self._stopped
         if stop is None and point.step >= self._grace:
@@ -229,6 +269,8 @@ class CurveMonitor:
                 stop, self._pending_staircase = self._pending_staircase, None
             elif self._plateau.active is not None and self._plateau_stops(self._plateau.active):
                 stop = self._plateau.active
+            elif self._pace is not None and self._pace.active is not None and self._plateau_stops(self._pace.active):
+                stop = self._pace.active
         if stop is None:
             return CONTINUE
         if stop.rule != "divergence" and point.step < self._grace:
@@ -271,6 +313,8 @@ class CurveMonitor:
             return False
         if finding.kind == "stuck":
             return self.settings.stop_on_stuck_plateau
+        if finding.kind == "too_slow":
+            return self.settings.stop_when_too_slow
         return self.settings.stop_when_converged
 
     def _staircase_seen(self) -> bool:

@@ -6,26 +6,43 @@ fall, so the window only starts after the last point where the learning rate ros
 
 Within the window the fall is measured robustly: the median of its first third minus the median
 of its last third, scaled to the whole window (x1.5). With the point noise sigma (median
-absolute first difference of the last 64 raw points) that fall has a standard error, and the
-rule fires when we are confident the fall is small:
+absolute first difference of the last 64 raw points) that fall has a standard error se. Two
+tests, for the two things a plateau can mean:
 
-    max(fall, 0) + z * se  <  min_improvement * start level   (well under 2% improvement)
-    fall                   <  z * se                          (no significant downward trend)
+- confidently flat (any level):
+      max(fall, 0) + z * se  <  min_improvement * start level   (well under 2% improvement)
+      fall                   <= z * se                          (no significant downward trend)
+  A window that rose by chance is no evidence of a flat curve (the fall is clamped at 0): a
+  noisy run needs enough points for z * se alone to be under 2% before it is called flat.
+- not improving (a stuck level only), over the window and again over the latter half of the run:
+      fall                   <= z * se                          (no significant downward trend)
+      fall                   <  min_improvement * start level   (point estimate under 2%)
+  A noisy run that hovers high never gets confidently flat (its z * se stays above 2%), but it
+  is not going anywhere either: a run stuck near chance with 20% point noise is the textbook
+  case. Because this test asks less of the loss, it asks the eval points to agree when the run
+  logs any: it does not fire while they show learning (sweeper.rules._heldout: eval accuracy
+  above chance + `chance_margin` and `accuracy_gain` above its lowest; without accuracy, an eval
+  loss `min_improvement` below its first).
+  A converged run is only ever called so by the confident test (it never stops by default).
+  Early in a long run a trailing third is a short span in which a healthy decay falls little, so
+  this test needs `max_steps` and judges only from `pace_after` x max_steps on (the trailing
+  third then spans at least a tenth of the run); without `max_steps` it is off. Without
+  `num_classes` the stuck level is only relative to the run's start (an LM loss over free text
+  converges far above zero, often at 60-80% of its start), so the test then also needs eval
+  points (and their agreement); a run with neither is judged by the confident test alone.
 
-A window that rose by chance is no evidence of a plateau (the fall is clamped at 0): a noisy run
-needs enough points for z * se alone to be under 2% before it can be called one. Medians make a
-spike worth nothing.
+Medians make a spike worth nothing.
 
 Then it says whether the run plateaued high ("stuck") or low ("converged"):
 - with `num_classes` C, the judged loss is a C-class cross-entropy on [0, ln C]: stuck when the
-  level is above `stuck_fraction` x ln C, or the last eval accuracy is within `chance_margin` of
-  chance (1/C). (A 3-class label loss of 0.1-0.3 is a good fit; ln 3 = 1.10 is chance.)
+  level is above `stuck_fraction` x ln C, or the latest eval accuracy (the better of the last two)
+  is within `chance_margin` of chance (1/C). (A 3-class label loss of 0.1-0.3 is a good fit;
+  ln 3 = 1.10 is chance.)
 - without it, relative to the run's own start: stuck when the level is still above `stuck_ratio`
   x the median of the first `initial_points` values.
 
-State is O(max_blocks): values are kept as at most 2 x `max_blocks` blocks (count, median, first
-step) whose size doubles as the run grows; two merged blocks keep the count-weighted mean of
-their medians. A 10,000-point run costs the same per point as a 100-point one.
+State is O(max_blocks) (sweeper.rules._blocks): a 10,000-point run costs the same per point as a
+100-point one.
 """
 
 from __future__ import annotations
@@ -33,24 +50,15 @@ from __future__ import annotations
 import math
 from collections import deque
 
+from sweeper.rules._blocks import BlockBuffer, thirds
+from sweeper.rules._heldout import HeldOut, check_gain
 from sweeper.rules._stats import median, noise_sigma
 from sweeper.rules.point import Finding, Point
+from sweeper.rules.pace import check_pace_after
 from sweeper.rules.signal import Signal
 
 # sd(median of k points) = 1.2533 sigma / sqrt(k); the fall is 1.5 x a difference of two such medians.
 _SE_FACTOR = 1.5 * math.sqrt(2.0) * 1.2533141373155001
-
-
-def _weighted_median(pairs: list[tuple[float, int]]) -> float:
-    """Median of values given as (value, weight) pairs."""
-    ordered = sorted(pairs)
-    half = sum(w for _, w in ordered) / 2.0
-    acc = 0
-    for value, weight in ordered:
-        acc += weight
-        if acc >= half:
-            return value
-    return ordered[-1][0]
 
 
 class PlateauRule:
@@ -72,7 +80,10 @@ class PlateauRule:
         stuck_ratio: float = 0.6,
         stuck_fraction: float = 0.5,
         chance_margin: float = 0.05,
+        accuracy_gain: float = 0.1,
         num_classes: int | None = None,
+        max_steps: int | None = None,
+        pace_after: float = 0.3,
         initial_points: int = 5,
         max_blocks: int = 64,
         signal: str = "auto",
@@ -91,8 +102,12 @@ class PlateauRule:
             raise ValueError(f"stuck_fraction must be a number in (0, 1), got {stuck_fraction!r}.")
         if not (isinstance(chance_margin, (int, float)) and 0 <= chance_margin < 1):
             raise ValueError(f"chance_margin must be a number in [0, 1), got {chance_margin!r}.")
+        check_gain("accuracy_gain", accuracy_gain)
         if num_classes is not None and (not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 2):
             raise ValueError(f"num_classes must be an int >= 2 or None, got {num_classes!r}.")
+        if max_steps is not None and (not isinstance(max_steps, (int, float)) or isinstance(max_steps, bool) or not max_steps > 0):
+            raise ValueError(f"max_steps must be a number > 0 or None, got {max_steps!r}.")
+        check_pace_after(pace_after)
         if not isinstance(initial_points, int) or initial_points < 1:
             raise ValueError(f"initial_points must be an int >= 1, got {initial_points!r}.")
         if not isinstance(max_blocks, int) or max_blocks < 8:
@@ -104,28 +119,28 @@ class PlateauRule:
         self._stuck_ratio = float(stuck_ratio)
         self._stuck_fraction = float(stuck_fraction)
         self._chance_margin = float(chance_margin)
+        self._accuracy_gain = float(accuracy_gain)
         self._num_classes = num_classes
+        # the first step of the not-improving test (None: off)
+        self._pace_from = None if max_steps is None else float(pace_after) * max_steps
         self._initial_points = initial_points
-        self._max_blocks = max_blocks
         self._signal = Signal(signal)
         self._n = 0
         self._initial: list[float] = []
         self._recent: deque[float] = deque(maxlen=64)
-        # Closed blocks: (count, median, first step); the open block collects up to _block_size values.
-        self._blocks: list[tuple[int, float, int]] = []
-        self._block_size = 1
-        self._open: list[float] = []
-        self._open_step = 0
+        self._buffer = BlockBuffer(max_blocks)
         self._last_check = 0
         self._lr: float | None = None
         self._warmup_end = 0  # points seen when the learning rate last rose
-        self._eval_accuracy: float | None = None
+        self._held_out = HeldOut()
         self.active: Finding | None = None
 
+    @property
+    def _blocks(self) -> list:
+        return self._buffer.blocks
+
     def observe(self, point: Point) -> Finding | None:
-        accuracy = point.eval_accuracy
-        if accuracy is not None and math.isfinite(accuracy):
-            self._eval_accuracy = accuracy
+        self._held_out.observe(point, self._signal)
         value = self._signal.value(point)
         if value is None or not math.isfinite(value):
             return None  # eval-only point, or a broken value (divergence judges those)
@@ -138,21 +153,8 @@ class PlateauRule:
         if len(self._initial) < self._initial_points:
             self._initial.append(value)
         self._recent.append(value)
-        if not self._open:
-            self._open_step = point.step
-        self._open.append(value)
-        if len(self._open) < self._block_size:
+        if not self._buffer.add(value, point.step):
             return None
-        self._blocks.append((len(self._open), median(self._open) if len(self._open) > 1 else value, self._open_step))
-        self._open = []
-        if len(self._blocks) >= 2 * self._max_blocks:
-            blocks = self._blocks
-            merged = []
-            for i in range(0, len(blocks) - 1, 2):
-                (n1, m1, s1), (n2, m2, _) = blocks[i], blocks[i + 1]
-                merged.append((n1 + n2, (n1 * m1 + n2 * m2) / (n1 + n2), s1))
-            self._blocks = merged
-            self._block_size *= 2
         n = self._n
         if n < 3 * self._min_points or n - self._last_check < max(1, n // 64):
             return None  # too early to judge, or judged a moment ago
@@ -164,51 +166,51 @@ class PlateauRule:
         target = max(self._min_points, math.ceil(self._window_fraction * n))
         if n - self._warmup_end < target:
             return None  # the window would reach into warm-up
-        chosen: list[tuple[int, float, int]] = []
-        covered = 0
-        for block in reversed(self._blocks):
-            chosen.append(block)
-            covered += block[0]
-            if covered >= target:
-                break
-        if len(chosen) < 3:
+        line = thirds(self._buffer.trailing(target))
+        if line is None:
             return None
-        chosen.reverse()  # oldest first
-        third = covered / 3.0
-        first, last, acc = [], [], 0
-        for count, center, _ in chosen:
-            if acc + count / 2.0 <= third:
-                first.append((center, count))
-            elif acc + count / 2.0 >= covered - third:
-                last.append((center, count))
-            acc += count
-        if not first or not last:
-            return None
-        start_level = _weighted_median(first)
-        end_level = _weighted_median(last)
+        covered, third, start_level, end_level = line.covered, line.third, line.start_level, line.end_level
         fall = 1.5 * (start_level - end_level)
         sigma = noise_sigma(self._recent)
         se = _SE_FACTOR * sigma / math.sqrt(third)
         z = self._z
         need = self._min_improvement * abs(start_level)
-        plateau = max(fall, 0.0) + z * se < need and fall <= z * se
-        if not plateau:
+        no_trend = fall <= z * se  # no significant downward trend
+        flat = no_trend and max(fall, 0.0) + z * se < need  # confidently under min_improvement
+        pace_from = self._pace_from
+        # not improving: no significant trend, and the point estimate is under min_improvement, over
+        # the trailing window and over the latter half of the run
+        stalled = not flat and no_trend and fall < need and pace_from is not None and point.step >= pace_from
+        # ... and only on an absolute scale (ln C), or with eval points to agree (see the module docstring)
+        stalled = stalled and (self._num_classes is not None or self._held_out.logged)
+        if stalled:
+            stalled = self._stalled_over(min(max(target, math.ceil(n / 2)), n - self._warmup_end), sigma)
+        if not (flat or stalled):
             if self.active is not None and fall - z * se > need:
                 self.active = None  # confidently improving again: a later plateau is a new one
             return None
         if self.active is not None:
             return None
         kind, level_words, level_evidence = self._level(end_level)
+        if not flat:
+            # Only "not improving": that is enough to call a run stuck, never converged, and only
+            # while the eval points (if any) do not show it learning.
+            if kind != "stuck" or self._held_out.learning(self._num_classes, self._chance_margin, self._accuracy_gain, self._min_improvement):
+                return None
         rel = fall / abs(start_level) if start_level else 0.0
         rel_se = se / abs(start_level) if start_level else 0.0
-        step_from = chosen[0][2]
+        step_from = line.step_from
+        if flat:
+            how = f"well under the {self._min_improvement:.0%} a real trend would need"
+        else:
+            how = f"no significant downward trend, and under the {self._min_improvement:.0%} a real trend would need"
         message = (
             f"{self._signal.name} stopped improving: over the last {covered} points (steps {step_from}-{point.step}) "
-            f"it fell {rel:.1%} (+-{z * rel_se:.1%}), well under the {self._min_improvement:.0%} a real trend "
-            f"would need; {level_words}"
+            f"it fell {rel:.1%} (+-{z * rel_se:.1%}), {how}; {level_words}"
         )
         evidence = {
             "signal": self._signal.field or "loss",
+            "test": "flat" if flat else "not_improving",
             "window_points": covered,
             "step_from": step_from,
             "step_to": point.step,
@@ -216,11 +218,21 @@ class PlateauRule:
             "end_level": end_level,
             "improvement": rel,
             "improvement_upper": max(rel, 0.0) + z * rel_se,
+            "improvement_lower": rel - z * rel_se,
             "noise_sigma": sigma,
             **level_evidence,
         }
         self.active = Finding(self.name, point.step, point.epoch, kind, message, evidence)
         return self.active
+
+    def _stalled_over(self, target: int, sigma: float) -> bool:
+        """The not-improving test over the trailing `target` points (the latter half of the run)."""
+        line = thirds(self._buffer.trailing(target))
+        if line is None:
+            return False
+        fall = 1.5 * (line.start_level - line.end_level)
+        se = _SE_FACTOR * sigma / math.sqrt(line.third)
+        return fall <= self._z * se and fall < self._min_improvement * abs(line.start_level)
 
     def _level(self, level: float) -> tuple[str, str, dict]:
         """(kind, words, evidence) for a plateau at `level`: stuck (high) or converged (low)."""
@@ -228,8 +240,8 @@ class PlateauRule:
         if classes is not None:
             ln_c = math.log(classes)
             chance = 1.0 / classes
-            accuracy = self._eval_accuracy
-            evidence = {"level": level, "ln_c": ln_c, "level_of_ln_c": level / ln_c, "eval_accuracy": accuracy}
+            accuracy = self._held_out.accuracy
+            evidence = {"level": level, "ln_c": ln_c, "level_of_ln_c": level / ln_c, **self._held_out.evidence()}
             if accuracy is not None and accuracy <= chance + self._chance_margin:
                 return "stuck", f"eval accuracy {accuracy:.3f} is near chance (1/{classes} = {chance:.3f}): stuck", evidence
             if level > self._stuck_fraction * ln_c:
@@ -237,6 +249,7 @@ class PlateauRule:
             return "converged", f"level {level:.3g} is {level / ln_c:.0%} of ln {classes} = {ln_c:.3g}: converged", evidence
         initial = median(self._initial)
         evidence = {"level": level, "initial_level": initial}
+        evidence.update(self._held_out.evidence())
         if initial <= 0:
             return "converged", f"level {level:.3g}", evidence  # a non-positive loss has no relative scale
         evidence["level_of_initial"] = level / initial

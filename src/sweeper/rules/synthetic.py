@@ -9,6 +9,10 @@ Families and what "known truth" means:
   as learning_rate, as every trainer does),
   L = floor + (start - floor) * exp(-progress / tau), ending at most ~half its start; no epoch
   effect; multiplicative Gaussian noise of 0.5-10% and rare spikes.
+- healthy_label: the same as a 3-class label loss (judge with num_classes=3): from 1.5-12 (a
+  label token the base model finds unlikely) down to 0.05-0.45 at its last step (the stuck line
+  is 0.5 ln 3 = 0.55), still falling there when its time constant is long; eval accuracy on some
+  runs, rising from chance with the loss's progress.
 - staircase: a fast decay early in epoch 1, then each epoch nearly flat (a slow trend) and a
   cliff of 8-40% at every boundary from `start_epoch` on; noise small enough for the cliff to
   be >= 8 standard errors of a difference of two W-point medians (the resolution of any
@@ -16,6 +20,20 @@ Families and what "known truth" means:
 - stuck: a short decay to 70-100% of the start (or flat from the start), then flat with noise.
 - non_finite: a healthy curve whose loss becomes NaN/inf at one step.
 - rising: a healthy start, then a sustained climb to 2-4x the level (divergence).
+- too_slow: a 3-class label loss (judge with num_classes=3) that learns far too slowly for its
+  budget: from 8-12 it decays (time constant 0.3-2 of the run) to only 30-90% of its start at its
+  last step, far above the stuck line (0.5 ln 3 = 0.55); eval accuracy on some runs, rising at
+  most 6 points from chance (the demo's too-slow runs: 0.37 -> 0.40), with 3 points of noise.
+  Truth: it will not converge; a plateau finding (too_slow, or stuck when its fall is lost in its
+  noise) is right. (A run whose eval accuracy climbs 10 points is learning: left alone.)
+- late_bloomer: a slow start and the best final result (the short-horizon trap of ASHA and
+  median pruning). Either a bloom (the loss follows a logistic drop in the progress of the
+  schedule, steepest at progress 0.2-0.6, so it accelerates around 10-35% of the steps) or a slow
+  convex decay (time constant 0.5-1.5 of the run) to a low final level; it ends at 5-30% of its
+  start (the stuck line is 60%), or for a 3-class label loss starting at 8-12 at 0.05-0.3 (the
+  stuck line is 0.5 ln 3 = 0.55). With eval points, eval accuracy rises with the loss's progress
+  from chance, so it stays near chance through the slow start. Truth: it converges; no plateau
+  (stuck) and no too-slow finding is right.
 """
 
 from __future__ import annotations
@@ -116,6 +134,37 @@ def healthy(rng: random.Random, n: int | None = None) -> SyntheticCurve:
                           dict(n=n, epochs=epochs, interval=interval, sigma=sigma, tau=tau, spikes=spike_rate))
 
 
+def healthy_label(rng: random.Random, n: int | None = None) -> SyntheticCurve:
+    """A healthy 3-class label-loss decay that converges below the stuck line by its last step."""
+    n = n if n is not None else int(round(_log_uniform(rng, 10, 10_000)))
+    epochs = rng.randint(1, 5)
+    interval = rng.choice((1, 5, 10, 50))
+    start = rng.uniform(1.5, 12.0)
+    final = rng.uniform(0.05, 0.45)
+    tau = rng.uniform(0.08, 0.6)
+    decay = math.exp(-1.0 / tau)
+    floor = (final - start * decay) / (1.0 - decay)  # the asymptote that puts the last step at `final`
+    sigma = rng.uniform(0.005, 0.15)  # label losses of small batches are noisy
+    spike_rate = rng.choice((0.0, 0.0, 0.005, 0.02))
+    warmup = rng.choice((0.0, 0.03, 0.1))
+    steps, epochs_ = _layout(rng, n, epochs, interval)
+    progress = _lr_progress(n, warmup)
+    levels = [floor + (start - floor) * math.exp(-p / tau) for p in progress]
+    losses = [_noisy(rng, level, sigma, spike_rate) for level in levels]
+    eval_every = rng.choice((0, max(1, n // 10)))
+    lrs = _lr_schedule(n, warmup)
+    points = []
+    for i, (step, epoch, loss) in enumerate(zip(steps, epochs_, losses)):
+        is_eval = bool(eval_every) and (i + 1) % eval_every == 0
+        done = (start - levels[i]) / (start - final)
+        points.append(Point(step=step, epoch=epoch, loss=loss, label_loss=loss, learning_rate=lrs[i],
+                            eval_label_loss=levels[i] * 1.1 if is_eval else None,
+                            eval_accuracy=min(1.0, 1 / 3 + (0.9 - 1 / 3) * done + rng.gauss(0.0, 0.03)) if is_eval else None))
+    return SyntheticCurve(points, "healthy_label", None, _boundaries(steps, epochs_),
+                          dict(n=n, epochs=epochs, interval=interval, start=start, final=final, sigma=sigma, tau=tau,
+                               spikes=spike_rate, warmup=warmup, num_classes=3))
+
+
 def staircase(rng: random.Random, memorising: bool | None = None) -> SyntheticCurve:
     epochs = rng.randint(2, 5)
     per_epoch = rng.randint(30, 500)
@@ -208,3 +257,90 @@ def rising(rng: random.Random) -> SyntheticCurve:
         out.append(Point(step=point.step, epoch=point.epoch, loss=loss, eval_loss=point.eval_loss,
                          learning_rate=point.learning_rate))
     return SyntheticCurve(out, "rising", points[index].step, base.boundary_steps, dict(base.params, index=index, factor=factor, ramp=ramp))
+
+
+def _logistic(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x)) if x > -60 else 0.0
+
+
+def late_bloomer(rng: random.Random, n: int | None = None) -> SyntheticCurve:
+    """A slow start that accelerates (or a slow convex decay), ending lowest; see the module docstring.
+
+    `params["num_classes"]` is 3 when the curve is a 3-class label loss (judge it with num_classes=3),
+    else None. The run's max_steps is its last step.
+    """
+    n = n if n is not None else int(round(_log_uniform(rng, 40, 3000)))
+    epochs = rng.randint(1, 5)
+    interval = rng.choice((1, 2, 5, 10))
+    warmup = rng.choice((0.0, 0.03, 0.1))
+    classes = rng.choice((None, 3))
+    if classes is None:
+        start = rng.uniform(0.8, 4.0)
+        final = start * rng.uniform(0.05, 0.3)
+    else:
+        start = rng.uniform(8.0, 12.0)  # a label token the base model finds unlikely
+        final = rng.uniform(0.05, 0.3)
+    shape = rng.choice(("bloom", "slow"))
+    sigma = rng.uniform(0.005, 0.10)
+    spike_rate = rng.choice((0.0, 0.0, 0.005, 0.02))
+    steps, epochs_ = _layout(rng, n, epochs, interval)
+    progress = _lr_progress(n, warmup)
+    if shape == "bloom":
+        p0, width = rng.uniform(0.2, 0.6), rng.uniform(0.05, 0.15)
+        low, high = _logistic(-p0 / width), _logistic((1 - p0) / width)
+        done = [(_logistic((p - p0) / width) - low) / (high - low) for p in progress]
+        shape_params = dict(p0=p0, width=width)
+    else:
+        tau = rng.uniform(0.5, 1.5)
+        done = [(1 - math.exp(-p / tau)) / (1 - math.exp(-1 / tau)) for p in progress]
+        shape_params = dict(tau=tau)
+    levels = [start - (start - final) * d for d in done]
+    losses = [_noisy(rng, level, sigma, spike_rate) for level in levels]
+    eval_every = rng.choice((0, max(1, n // 10)))
+    lrs = _lr_schedule(n, warmup)
+    points = []
+    for i, (step, epoch, loss) in enumerate(zip(steps, epochs_, losses)):
+        is_eval = bool(eval_every) and (i + 1) % eval_every == 0
+        eval_loss = levels[i] * 1.1 if is_eval else None
+        accuracy = None
+        if is_eval and classes is not None:
+            chance = 1.0 / classes
+            accuracy = min(1.0, max(0.0, chance + (0.9 - chance) * done[i] + rng.gauss(0.0, 0.03)))
+        label = classes is not None
+        points.append(Point(step=step, epoch=epoch, loss=loss, label_loss=loss if label else None,
+                            learning_rate=lrs[i], eval_loss=eval_loss, eval_label_loss=eval_loss if label else None,
+                            eval_accuracy=accuracy))
+    return SyntheticCurve(points, "late_bloomer", None, _boundaries(steps, epochs_),
+                          dict(n=n, epochs=epochs, interval=interval, warmup=warmup, num_classes=classes, shape=shape,
+                               start=start, final=final, sigma=sigma, spikes=spike_rate, **shape_params))
+
+
+def too_slow(rng: random.Random, n: int | None = None) -> SyntheticCurve:
+    """A 3-class label loss that falls far too slowly to converge by its last step; see the module docstring."""
+    n = n if n is not None else int(round(_log_uniform(rng, 30, 3000)))
+    epochs = rng.randint(1, 5)
+    interval = rng.choice((1, 2, 5, 10))
+    warmup = rng.choice((0.0, 0.03, 0.1))
+    start = rng.uniform(8.0, 12.0)
+    final = start * rng.uniform(0.3, 0.9)
+    tau = rng.uniform(0.3, 2.0)
+    decay = math.exp(-1.0 / tau)
+    floor = (final - start * decay) / (1.0 - decay)
+    sigma = rng.uniform(0.005, 0.15)
+    spike_rate = rng.choice((0.0, 0.0, 0.005, 0.02))
+    steps, epochs_ = _layout(rng, n, epochs, interval)
+    progress = _lr_progress(n, warmup)
+    levels = [floor + (start - floor) * math.exp(-p / tau) for p in progress]
+    losses = [_noisy(rng, level, sigma, spike_rate) for level in levels]
+    eval_every = rng.choice((0, max(1, n // 10)))
+    lrs = _lr_schedule(n, warmup)
+    points = []
+    for i, (step, epoch, loss) in enumerate(zip(steps, epochs_, losses)):
+        is_eval = bool(eval_every) and (i + 1) % eval_every == 0
+        done = (start - levels[i]) / (start - 0.55)
+        points.append(Point(step=step, epoch=epoch, loss=loss, label_loss=loss, learning_rate=lrs[i],
+                            eval_label_loss=levels[i] * 1.05 if is_eval else None,
+                            eval_accuracy=min(1.0, 1 / 3 + 0.06 * done + rng.gauss(0.0, 0.03)) if is_eval else None))
+    return SyntheticCurve(points, "too_slow", None, _boundaries(steps, epochs_),
+                          dict(n=n, epochs=epochs, interval=interval, warmup=warmup, start=start, final=final, tau=tau,
+                               sigma=sigma, spikes=spike_rate, num_classes=3))
