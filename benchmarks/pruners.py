@@ -25,6 +25,21 @@ Every pruner sees the same orders and the same points:
 - top3-after-1-epoch: every trial runs one epoch, the 3 best by the signal at the end of epoch 1
   run to their end (Egele et al. 2023).
 - none: no pruning.
+- extra rows, labelled NOT default / NOT shipped: our rules with aggressive plateau settings
+  (`sweeper-aggressive`), and our rules composed with Ray's ASHA on eval macro-F1
+  (`sweeper+ray-asha`: a trial stops when either says so).
+
+Peer configurations (what a user of this task would write; library defaults otherwise): Ray's
+schedulers use `time_attr="step"`; ASHA max_t = 375 (the longest trial, 5 epochs), grace 75 (one
+epoch), reduction 4; HyperBand max_t = 375, eta 3; MedianStoppingRule grace 75, 3 samples, hard
+stop; TrialPlateauStopper std 0.01 over 4 results. Optuna: MedianPruner(), SuccessiveHalvingPruner(),
+HyperbandPruner() with defaults; PatientPruner(None, patience=37 loss reports or 3 evaluations:
+about one epoch). Trials are all queued at the start (Tune queues a random search's whole list),
+so HyperBand fills its brackets in trial order and MedianStoppingRule yields (pauses) trials
+while it lacks samples, as it does in Tune. When nothing runs and the scheduler offers nothing
+(Ray's HyperBand does not re-process a bracket after its first halving when the last running
+trial of the bracket ends early: Tune would wait forever), the oldest paused trial is resumed;
+the CSV counts these `forced_resumes`.
 
 Per sweep: compute used (steps run / steps of the unpruned sweep), whether the true best trial
 (highest final eval macro-F1 of the sweep) ran to completion, regret (that best minus the best
@@ -48,7 +63,7 @@ import sys
 import time
 import warnings
 from collections import defaultdict, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -60,6 +75,7 @@ SWEEP_SIZE = 24
 ORDERS = 200
 CONCURRENCY = (1, 4)
 TOP_K = 3
+NEAR_BEST = 0.01  # a sweep whose finished best is within 0.01 macro-F1 of the true best
 TOP_FRACTION = 0.10  # false kill: a pruned trial that would have finished in the sweep's top 10%
 EPOCH_STEPS = 75  # the demo task's steps per epoch: the grace period of the peers that take one
 MAX_STEPS = 5 * EPOCH_STEPS  # the longest trial of the corpus (5 epochs): max_t of ASHA / HyperBand
@@ -120,9 +136,12 @@ def patient_stop(trial: CorpusTrial, signal: str) -> int | None:
     import optuna
 
     _, mode = SIGNALS[signal]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # PatientPruner is "experimental"
+        pruner = optuna.pruners.PatientPruner(None, patience=PATIENCE[signal])
     study = optuna.create_study(
         direction="minimize" if mode == "min" else "maximize",
-        pruner=optuna.pruners.PatientPruner(None, patience=PATIENCE[signal]),
+        pruner=pruner,
         sampler=optuna.samplers.RandomSampler(seed=0),
     )
     handle = study.ask()
@@ -149,6 +168,7 @@ class Run:
     offset: float = 0.0  # clock time of step 0 of the current stint
     token: int = 0  # invalidates queued events of an earlier stint
     handle: Any = None  # the library's trial object
+    stop_at: int | None = None  # a second pruner (ours, in a composition) stops the trial at this step
 
     @property
     def completed(self) -> bool:
@@ -165,13 +185,19 @@ class Driver:
     def start(self, run: Run) -> None: ...
     def result(self, run: Run, step: int, value: float) -> str: ...  # "continue" | "stop" | "pause"
     def complete(self, run: Run) -> None: ...
+    def external_stop(self, run: Run) -> None: ...  # another pruner stopped the running trial
 
 
-def simulate(trials: list[CorpusTrial], signal: str, concurrency: int, driver: Driver) -> list[Run]:
+def simulate(trials: list[CorpusTrial], signal: str, concurrency: int, driver: Driver,
+             stop_at: list[int | None] | None = None) -> list[Run]:
     """Run one sweep: all trials are queued at once (a random search queues its whole list), up to
     `concurrency` run at a time, each reporting its results at (start of stint) + step. A paused
-    trial resumes where it left off (checkpoint), from whenever the driver chooses it again."""
+    trial resumes where it left off (checkpoint), from whenever the driver chooses it again.
+    `stop_at` (per trial) composes a per-trial pruner: the trial also stops at that step."""
     runs = [Run(i, t, stream(t, signal)) for i, t in enumerate(trials)]
+    if stop_at is not None:
+        for run, step in zip(runs, stop_at):
+            run.stop_at = step
     for run in runs:
         driver.add(run)
     events: list[tuple[float, int, int, Run]] = []
@@ -179,6 +205,8 @@ def simulate(trials: list[CorpusTrial], signal: str, concurrency: int, driver: D
 
     def schedule(run: Run) -> None:
         step = run.results[run.pos][0] if run.pos < len(run.results) else run.trial.max_steps
+        if run.stop_at is not None:
+            step = min(step, run.stop_at)
         heapq.heappush(events, (run.offset + step, next(seq), run.token, run))
 
     def fill(now: float) -> None:
@@ -204,7 +232,11 @@ def simulate(trials: list[CorpusTrial], signal: str, concurrency: int, driver: D
         now, _, token, run = heapq.heappop(events)
         if token != run.token or run.state != "running":
             continue
-        if run.pos < len(run.results):
+        if run.stop_at is not None and run.offset + run.stop_at <= now:
+            run.steps = run.stop_at
+            run.state = "stopped"
+            driver.external_stop(run)
+        elif run.pos < len(run.results):
             step, value = run.results[run.pos]
             run.pos += 1
             run.steps = step
@@ -322,6 +354,9 @@ class RayDriver(Driver):
     def complete(self, run: Run) -> None:
         self.controller.stop_trial(run.handle)  # RUNNING: on_trial_complete with the last result
 
+    def external_stop(self, run: Run) -> None:
+        self.controller.stop_trial(run.handle)  # as Tune does when a stopper or callback stops it
+
 
 def ray_scheduler(name: str, signal: str) -> Any:
     """The Ray scheduler `name`, configured as a user of this task would: `step` as time,
@@ -348,6 +383,8 @@ class OptunaDriver(Driver):
         import optuna
 
         self.study = optuna.create_study(
+            # a fixed name: HyperbandPruner assigns brackets by a hash of study name and trial number
+            study_name="replay",
             direction="minimize" if mode == "min" else "maximize",
             pruner=pruner,
             sampler=optuna.samplers.RandomSampler(seed=0),
@@ -373,6 +410,11 @@ class OptunaDriver(Driver):
             self.study.tell(run.handle, state=optuna.trial.TrialState.PRUNED)
             return "stop"
         return "continue"
+
+    def external_stop(self, run: Run) -> None:
+        import optuna
+
+        self.study.tell(run.handle, state=optuna.trial.TrialState.PRUNED)
 
     def complete(self, run: Run) -> None:
         import optuna
@@ -410,11 +452,31 @@ class Entry:
     label: str = ""  # what the row is, in words
     settings: PrunerSettings | None = None  # sweeper rows only
 
+    @property
+    def peer_signal(self) -> str:
+        """The signal the (population) peer is fed: a composition's label is 'ours / peer's'."""
+        return self.signal.split(" / ")[-1]
 
-def entries(extra_settings: dict[str, PrunerSettings] | None = None) -> list[Entry]:
-    rows = [Entry("sweeper", OURS_SIGNAL, "our rules, default settings", PrunerSettings(num_classes=3))]
+
+# Extra rows, clearly labelled, never the default: alternative settings of our rules, and our rules
+# composed with a population pruner (a trial stops when either says so).
+EXTRA_SETTINGS: dict[str, PrunerSettings] = {
+    # the most aggressive plateau settings that still keep the demo's best trial (scan in PRUNERS.md)
+    "sweeper-aggressive": PrunerSettings(num_classes=3, plateau_min_improvement=0.3, plateau_min_points=10),
+}
+COMPOSITIONS: dict[str, str] = {"sweeper+ray-asha": "eval_f1"}
+
+
+def entries(extra_settings: dict[str, PrunerSettings] | None = None,
+            compositions: dict[str, str] | None = None) -> list[Entry]:
+    default = PrunerSettings(num_classes=3)
+    rows = [Entry("sweeper", OURS_SIGNAL, "our rules, default settings", default)]
     for name, settings in (extra_settings or {}).items():
-        rows.append(Entry(name, OURS_SIGNAL, "our rules, NOT default: " + _settings_words(settings), settings))
+        rows.append(Entry(name, OURS_SIGNAL, "NOT default: our rules with " + _settings_words(settings), settings))
+    for name, signal in (compositions or {}).items():
+        peer = name.split("+", 1)[1]
+        rows.append(Entry(name, f"{OURS_SIGNAL} / {signal}",
+                          f"NOT shipped: our rules (default) AND {peer} on {signal}; either stops a trial", default))
     for signal in SIGNALS:
         for name in RAY_POPULATION + OPTUNA_POPULATION + PER_TRIAL_PEERS:
             rows.append(Entry(name, signal))
@@ -442,23 +504,35 @@ def run_entry(entry: Entry, trials: list[CorpusTrial], concurrency: int) -> Outc
     name, signal = entry.pruner, entry.signal
     if name == "none":
         return Outcome([t.max_steps for t in trials], [True] * len(trials))
-    if entry.settings is not None:
-        return _per_trial(trials, lambda t: _cached(t, ("ours", entry.settings), lambda: ours_stop(t, entry.settings)))
+    if entry.settings is not None and "+" not in name:
+        return _per_trial(trials, lambda t: _ours_cached(t, entry.settings))
     if name == "ray-plateau":
         return _per_trial(trials, lambda t: _cached(t, (name, signal), lambda: plateau_stopper_stop(t, signal)))
     if name == "optuna-patient":
         return _per_trial(trials, lambda t: _cached(t, (name, signal), lambda: patient_stop(t, signal)))
     if name.startswith("top"):
         return top_k_after_one_epoch(trials, signal, TOP_K)
+    stop_at = None
+    if "+" in name:  # a composition: our rules AND a population pruner; either may stop a trial
+        name, signal = name.split("+", 1)[1], entry.peer_signal
+        stops = [_ours_cached(t, entry.settings) for t in trials]
+        stop_at = [s if s is not None and s < t.max_steps else None for s, t in zip(stops, trials)]
+    driver = population_driver(name, signal)
+    runs = simulate(trials, signal, concurrency, driver, stop_at)
+    return Outcome([r.steps for r in runs], [r.completed for r in runs], driver.forced_resumes)
+
+
+def population_driver(name: str, signal: str) -> Driver:
     np_seed_all(0)
     if name in RAY_POPULATION:
-        driver: Driver = RayDriver(ray_scheduler(name, signal), SIGNALS[signal][0])
-    elif name in OPTUNA_POPULATION:
-        driver = OptunaDriver(optuna_pruner(name), SIGNALS[signal][1])
-    else:
-        raise ValueError(f"unknown pruner {name!r}")
-    runs = simulate(trials, signal, concurrency, driver)
-    return Outcome([r.steps for r in runs], [r.completed for r in runs], driver.forced_resumes)
+        return RayDriver(ray_scheduler(name, signal), SIGNALS[signal][0])
+    if name in OPTUNA_POPULATION:
+        return OptunaDriver(optuna_pruner(name), SIGNALS[signal][1])
+    raise ValueError(f"unknown pruner {name!r}")
+
+
+def _ours_cached(trial: CorpusTrial, settings: PrunerSettings) -> int | None:
+    return _cached(trial, ("ours", settings), lambda: ours_stop(trial, settings))
 
 
 def np_seed_all(seed: int) -> None:
@@ -523,6 +597,7 @@ def score(trials: list[CorpusTrial], outcome: Outcome) -> dict[str, Any]:
         "compute_fraction": sum(outcome.steps) / sum(t.max_steps for t in trials),
         "best_kept": any(done and f >= best for f, done in zip(f1, outcome.completed)),
         "regret": best - (max(kept) if kept else 0.0),
+        "near_best": best - (max(kept) if kept else 0.0) <= NEAR_BEST,
         "false_kills": sum(1 for f, p in zip(f1, pruned) if p and f >= top_threshold),
         "pruned": sum(pruned),
         "explain_kills": sum(1 for t, p in zip(trials, pruned) if p and t.explain),
@@ -562,6 +637,7 @@ def aggregate(entry: Entry, scores: list[dict[str, Any]], by_c: dict[int, list[d
         "compute_fraction": statistics.fmean(s["compute_fraction"] for s in scores),
         "best_kept_rate": statistics.fmean(s["best_kept"] for s in scores),
         "mean_regret": statistics.fmean(s["regret"] for s in scores),
+        "near_best_rate": statistics.fmean(s["near_best"] for s in scores),
         "false_kills": statistics.fmean(s["false_kills"] for s in scores),
         "explain_kills": statistics.fmean(s["explain_kills"] for s in scores),
         "no_explain_kills": statistics.fmean(s["no_explain_kills"] for s in scores),
@@ -635,13 +711,14 @@ def replay(
     tasks = []
     for corpus_name, corpus_orders in plans.items():
         for entry in entries_:
-            per_trial = entry.pruner not in RAY_POPULATION + OPTUNA_POPULATION
+            per_trial = entry.pruner not in RAY_POPULATION + OPTUNA_POPULATION and "+" not in entry.pruner
             for c in concurrency:
                 # population pruners: split the orders so both workers share the long tasks
                 chunks = [corpus_orders] if per_trial else [corpus_orders[i::4] for i in range(4)]
-                tasks += [(corpus_name, entry, c, chunk) for chunk in chunks]
-    # longest first: the Ray median rule on the loss signal costs the most
-    tasks.sort(key=lambda t: (t[1].pruner not in RAY_POPULATION + OPTUNA_POPULATION, t[1].signal != "loss"))
+                # longest first: population pruners on the loss signal (every training point)
+                rank = (per_trial, entry.signal != "loss")
+                tasks += [(rank, (corpus_name, entry, c, chunk)) for chunk in chunks]
+    tasks = [task for _, task in sorted(tasks, key=lambda t: t[0])]
     results: dict[str, dict[Entry, tuple[list, dict[int, list]]]] = defaultdict(dict)
     timings: dict[str, float] = defaultdict(float)
     if workers > 1:
@@ -665,7 +742,7 @@ def replay(
 # -- output ------------------------------------------------------------------------------------
 
 CSV_COLUMNS = (
-    "pruner", "signal", "compute_fraction", "best_kept_rate", "mean_regret", "false_kills",
+    "pruner", "signal", "compute_fraction", "best_kept_rate", "mean_regret", "near_best_rate", "false_kills",
     "explain_kills", "no_explain_kills", "explain_kill_rate", "no_explain_kill_rate", "pruned_per_sweep",
     "p90_regret", "compute_fraction_c1", "compute_fraction_c4", "best_kept_rate_c1", "best_kept_rate_c4",
     "mean_regret_c1", "mean_regret_c4", "sweeps", "forced_resumes", "note",
@@ -682,13 +759,13 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     lines = [
-        "| pruner | signal | compute used | best kept | mean regret | false kills / sweep | w-explain killed | wo-explain killed |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| pruner | signal | compute used | best kept | mean regret | regret <= 0.01 | false kills / sweep | w-explain killed | wo-explain killed |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         lines.append(
             f"| {row['pruner']} | {row['signal']} | {row['compute_fraction']:.0%} | {row['best_kept_rate']:.1%} | "
-            f"{row['mean_regret']:.4f} | {row['false_kills']:.2f} | {row['explain_kill_rate']:.0%} | "
+            f"{row['mean_regret']:.4f} | {row['near_best_rate']:.1%} | {row['false_kills']:.2f} | {row['explain_kill_rate']:.0%} | "
             f"{row['no_explain_kill_rate']:.0%} |"
         )
     return "\n".join(lines)
@@ -717,6 +794,17 @@ def verdicts(rows: list[dict[str, Any]], ours: str = "sweeper") -> list[str]:
         )
     else:
         out.append("lower regret than every peer at equal or lower compute: met")
+    cheaper = [
+        r for r in rows
+        if r["pruner"] != "none" and not r["pruner"].startswith("sweeper")
+        and r["compute_fraction"] < mine["compute_fraction"] and r["best_kept_rate"] >= TARGET_BEST_KEPT
+    ]
+    if cheaper:
+        out.append(
+            f"peers that keep the best in >= 95% of sweeps with less compute than ours: "
+            + "; ".join(f"{r['pruner']} on {r['signal']} ({r['compute_fraction']:.1%} compute, best kept "
+                        f"{r['best_kept_rate']:.1%}, regret {r['mean_regret']:.4f})" for r in cheaper)
+        )
     return out
 
 
@@ -726,22 +814,27 @@ def plot(path: Path, tables: dict[str, list[dict[str, Any]]]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(tables), figsize=(7.5 * len(tables), 6.5), squeeze=False)
-    markers = {"loss": "o", "eval_f1": "s", OURS_SIGNAL: "*", "-": "X"}
+    fig, axes = plt.subplots(1, len(tables), figsize=(8 * len(tables), 7), squeeze=False)
+    markers = {"loss": "o", "eval_f1": "s", "-": "X"}
+    short = {"loss": "loss", "eval_f1": "F1"}
     for ax, (corpus_name, rows) in zip(axes[0], tables.items()):
         for row in rows:
             ours = row["pruner"].startswith("sweeper")
-            ax.scatter(row["compute_fraction"], row["mean_regret"], marker=markers.get(row["signal"], "o"),
-                       s=220 if ours else 60, color="tab:red" if ours else ("black" if row["pruner"] == "none" else "tab:blue"),
-                       zorder=3 if ours else 2, alpha=0.9)
-            ax.annotate(f"{row['pruner']} ({row['signal']})" if row["signal"] != "-" else row["pruner"],
-                        (row["compute_fraction"], row["mean_regret"]), fontsize=7, xytext=(4, 3), textcoords="offset points")
+            x, y = row["compute_fraction"], row["mean_regret"]
+            color = "tab:red" if ours else ("black" if row["pruner"] == "none" else "tab:blue")
+            ax.scatter(x, y, marker="*" if ours else markers.get(row["signal"], "o"), s=240 if ours else 60,
+                       color=color, zorder=3 if ours else 2, alpha=0.9)
+            label = row["pruner"] if ours or row["signal"] == "-" else f"{row['pruner']}/{short[row['signal']]}"
+            ax.annotate(f"{label} ({row['best_kept_rate']:.0%})", (x, y), fontsize=7, xytext=(4, 3),
+                        textcoords="offset points", color=color)
+        ax.set_yscale("symlog", linthresh=1e-3)  # spreads the regrets near zero
         ax.axvline(TARGET_COMPUTE, color="grey", linestyle="--", linewidth=1)
-        ax.text(TARGET_COMPUTE, ax.get_ylim()[1] * 0.97, " 33% target", color="grey", fontsize=8, va="top")
+        ax.text(TARGET_COMPUTE, 0.0007, " 33% compute target", color="grey", fontsize=8)
         ax.set_xlabel("compute used (steps run / steps of the unpruned sweep)")
-        ax.set_ylabel("mean regret (final eval macro-F1 lost vs the sweep's best)")
-        ax.set_title(f"{corpus_name} corpus: o loss signal, [] eval macro-F1, * ours")
-        ax.set_xlim(0, 1.05)
+        ax.set_ylabel("mean regret: final eval macro-F1 lost vs the sweep's best (symlog)")
+        ax.set_title(f"{corpus_name} corpus  (o training loss, [] eval macro-F1, * ours; % = best kept)", fontsize=10)
+        ax.set_xlim(0, 1.1)
+        ax.set_ylim(-0.0002, 0.2)
         ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -779,8 +872,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     corpora = _corpora(demo, args.per_family)
     sizes = {name: len(trials) for name, trials in corpora.items()}
-    extra = EXTRA_SETTINGS
-    todo = entries(extra)
+    todo = entries(EXTRA_SETTINGS, COMPOSITIONS)
     results = replay(todo, sizes, args.orders, args.sweep_size, args.workers, demo, args.per_family)
     timings = results.pop("_timings")
     out = Path(args.out)
@@ -813,10 +905,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-# Alternative settings of our rules, shown as extra rows (clearly labelled, never the default).
-EXTRA_SETTINGS: dict[str, PrunerSettings] = {}
-
-
 def render_markdown(tables, families, corpora, args, wall: float, timings: dict[str, float]) -> str:
     parts = [f"# Pruner benchmark\n\n{args.orders} random trial orders x concurrency {', '.join(map(str, CONCURRENCY))}, "
              f"{args.sweep_size} trials a sweep, wall time {wall:.0f} s ({args.workers} workers).\n"]
@@ -832,7 +920,7 @@ def render_markdown(tables, families, corpora, args, wall: float, timings: dict[
         parts.append(f"### {corpus_name}\n")
         parts.append("| pruner | signal | " + " | ".join(fams) + " |")
         parts.append("|---|---|" + "---:|" * len(fams))
-        keyed: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)
+        keyed: dict[tuple[str, str], dict[str, float]] = {(r["pruner"], r["signal"]): {} for r in tables[corpus_name]}
         for r in families:
             if r["corpus"] == corpus_name:
                 keyed[(r["pruner"], r["signal"])][r["family"]] = r["kill_rate"]

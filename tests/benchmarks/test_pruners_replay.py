@@ -201,3 +201,16 @@ def test_parametric_families_are_deterministic_and_carry_their_truth():
         assert evals[-1].step == trial.max_steps and evals[-1].eval_macro_f1 == trial.final_f1
     late = [t.final_f1 for t in first if t.source == "late_bloomer"]
     assert min(late) > max(t.final_f1 for t in first if t.source != "late_bloomer")
+
+
+def test_a_composition_stops_where_our_rules_do_and_asha_sees_the_rest(population):
+    divergent = make_trial("div", 0.05, epochs=3, final_f1=0.5, rise_at=0.5)
+    trials = [divergent] + population
+    entry = bench.Entry("sweeper+ray-asha", f"{bench.OURS_SIGNAL} / loss", settings=PrunerSettings(num_classes=3))
+    assert entry.peer_signal == "loss"
+    outcome = bench.run_entry(entry, trials, concurrency=4)
+    ours = bench.ours_stop(divergent, entry.settings)
+    # the divergent trial has the lowest loss at ASHA's rung: only our rules can stop it, at their step
+    assert not outcome.completed[0] and outcome.steps[0] == ours
+    alone = bench.run_entry(bench.Entry("ray-asha", "loss"), trials, concurrency=4)
+    assert alone.completed[0], "ASHA alone keeps the divergent trial (its loss was lowest at the rung)"
