@@ -39,7 +39,7 @@ def command(args: argparse.Namespace) -> int:
             "(samples_truncated, samples_dropped); `sweeper validate` shows where",
             file=sys.stderr,
         )
-    outcome = run_sweep(spec, overwrite=args.overwrite, address=args.address, num_cpus=args.num_cpus)
+    outcome = run_sweep(spec, overwrite=args.overwrite, address=args.address, num_cpus=args.num_cpus, checked=checked)
     columns = TOP_COLUMNS_BEFORE + list(spec.search.space) + TOP_COLUMNS_AFTER
     print()
     print(format_table(outcome.rows, columns, limit=args.top))
@@ -54,7 +54,7 @@ def command(args: argparse.Namespace) -> int:
     overlength = [r for r in outcome.rows if (r.get("samples_truncated") or 0) or (r.get("samples_dropped") or 0)]
     if overlength:
         print(
-            f"{len(overlength)} trials had samples longer than cutoff_len: up to "
+            f"Overlength: {len(overlength)} of {len(outcome.rows)} trials had samples longer than cutoff_len, up to "
             f"{max(int(r.get('samples_truncated') or 0) for r in overlength)} truncated and "
             f"{max(int(r.get('samples_dropped') or 0) for r in overlength)} dropped per trial "
             "(leaderboard.csv: samples_truncated, samples_dropped)."

@@ -93,12 +93,14 @@ def load_examples(
     *,
     explanations_needed: bool = False,
     base_dir: Path | None = None,
+    labels_where: str = "dataset.labels",
 ) -> LoadedData:
     """Read, check and split the examples a spec names.
 
     `explanations_needed`: the search space can include explanations (a trial may train on
     them), so every example must carry a non-empty one. `base_dir`: relative paths are read
     from there (default: the current folder); messages name paths as the spec wrote them.
+    `labels_where`: where the label set was written, for the message of a label outside it.
     """
     labels = list(dataset.labels)
     if dataset.dataset_info is not None:
@@ -110,14 +112,16 @@ def load_examples(
 
     train: list[Example] = []
     for path, shown in train_files:
-        train.extend(_read_examples(path, shown, fields, labels, explanations_needed))
+        train.extend(_read_examples(path, shown, fields, labels, explanations_needed, labels_where))
     if not train:
         raise SweeperError(f"{train_files[0][1]}: no examples")
 
     report = DataReport()
     if dataset.eval is not None:
         eval_shown = str(dataset.eval)
-        evals = list(_read_examples(_resolve(dataset.eval, base_dir), eval_shown, fields, labels, explanations_needed))
+        evals = list(
+            _read_examples(_resolve(dataset.eval, base_dir), eval_shown, fields, labels, explanations_needed, labels_where)
+        )
         if not evals:
             raise SweeperError(f"{eval_shown}: no examples")
         report.eval_source = "file"
@@ -227,13 +231,14 @@ def _read_text(path: Path, shown: str) -> str:
     except IsADirectoryError:
         raise SweeperError(f"{shown}: is a folder, not a data file") from None
     except UnicodeDecodeError as error:
-        raise SweeperError(f"{shown}: not UTF-8 text (byte {error.start})") from None
+        line = error.object[: error.start].count(b"\n") + 1
+        raise SweeperError(f"{shown}:{line}: not UTF-8 text (byte {error.start}); save the data as UTF-8") from None
     except OSError as error:
         raise SweeperError(f"{shown}: cannot read: {error.strerror}") from None
 
 
 def _read_examples(
-    path: Path, shown: str, fields: _Fields, labels: list[str], explanations_needed: bool
+    path: Path, shown: str, fields: _Fields, labels: list[str], explanations_needed: bool, labels_where: str
 ) -> Iterator[Example]:
     label_set = set(labels)
     for line, record in read_records(path, shown):
@@ -248,7 +253,7 @@ def _read_examples(
         if label not in label_set:
             near = get_close_matches(label, labels, n=1)
             hint = f"; did you mean '{near[0]}'?" if near else ""
-            raise SweeperError(f"{where}: label {label!r} is not in the label set {labels} (dataset.labels){hint}")
+            raise SweeperError(f"{where}: label {label!r} is not in the label set {labels} ({labels_where}){hint}")
         explanation = _explanation_field(record, fields.explanation, where, explanations_needed)
         yield Example(text=text, label=label, explanation=explanation, file=shown, line=line)
 

@@ -98,4 +98,7 @@ def steps_per_epoch_of(points: Iterable[Point]) -> float | None:
     for point in points:
         if point.epoch is not None and math.isfinite(point.epoch) and point.epoch > 0 and point.step > 0:
             last = point
-    return last.step / last.epoch if last is not None else None
+    if last is None:
+        return None
+    ratio = last.step / last.epoch
+    return ratio if math.isfinite(ratio) else None  # a subnormal epoch (1e-320) overflows

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from sweeper.errors import SweeperError
@@ -13,11 +14,17 @@ _SWIFT_STEP = "global_step/max_steps"
 
 
 def _positive(value: Any, name: str, where: str) -> float | None:
+    """A finite number > 0, else None."""
     try:
         result = number(value, name, where)
     except SweeperError:
         return None  # metadata is a convenience: a strange value there does not make the log unreadable
-    return result if result is not None and result > 0 else None
+    return result if result is not None and math.isfinite(result) and result > 0 else None
+
+
+def _steps(value: float | None) -> int | None:
+    """A step count for the rules: a whole number >= 1, else None (0.5 steps is no count)."""
+    return int(value) if value is not None and value >= 1 else None
 
 
 def _history(entries: Any, source: str, merger: StepMerger, where: str) -> None:
@@ -40,8 +47,10 @@ def read_trainer_state(doc: dict[str, Any], source: str) -> Curve:
     points = merger.points()
     max_steps = _positive(doc.get("max_steps"), "max_steps", source)
     epochs = _positive(doc.get("num_train_epochs"), "num_train_epochs", source)
-    per_epoch = steps_per_epoch_of(points) or (max_steps / epochs if max_steps and epochs else None)
-    return Curve(points, "hf_trainer_state", source, int(max_steps) if max_steps else None, epochs, per_epoch)
+    per_epoch = steps_per_epoch_of(points)
+    if per_epoch is None and max_steps and epochs and math.isfinite(max_steps / epochs):
+        per_epoch = max_steps / epochs
+    return Curve(points, "hf_trainer_state", source, _steps(max_steps), epochs, per_epoch)
 
 
 def read_log_history(entries: list[Any], source: str) -> Curve:
@@ -125,4 +134,4 @@ def read_jsonl(records: list[tuple[int, dict[str, Any]]], source: str) -> Curve:
             if not merger.has(point.step):
                 merger.add(point.step, {k: v for k, v in point.as_dict().items() if k != "step"})
     points = merger.points()
-    return Curve(points, flavor, source, int(max_steps) if max_steps else None, None, steps_per_epoch_of(points))
+    return Curve(points, flavor, source, _steps(max_steps), None, steps_per_epoch_of(points))

@@ -85,6 +85,8 @@ def _read_file(path: Path, trial: str | None) -> Curve:
     except UnicodeDecodeError as error:
         raise SweeperError(f"{source}: not a text log (invalid UTF-8 at byte {error.start}); {FORMATS_HELP}") from None
     stripped = text.lstrip()
+    if not stripped:  # only whitespace, some of it beyond ASCII (U+0085, U+3000, ...)
+        raise SweeperError(f"{source}: empty file (only whitespace)")
     if stripped[0] in "{[":
         return _non_empty(_read_json(text, source))
     if looks_like_csv(text):

@@ -79,7 +79,11 @@ def preflight(spec: SweepSpec, *, local_devices: bool = True, count_tokens: bool
     check_devices(spec, local=local_devices)
     check_storage(spec)
     pruner = pruner_settings(spec)
-    loaded = load_examples(spec.dataset, explanations_needed=can_include_explanation(spec))
+    loaded = load_examples(
+        spec.dataset,
+        explanations_needed=can_include_explanation(spec),
+        labels_where=spec.locate("dataset", "labels"),
+    )
     overlength = count_overlength(spec, loaded) if count_tokens else []
     check_overlength(spec, loaded, overlength)
     return Preflight(data=loaded.report, pruner=pruner, overlength=overlength)
@@ -212,12 +216,12 @@ def _tokenizer(spec: SweepSpec, examples: list[Example]) -> Any:
         texts = [ex.text for ex in examples] + [ex.explanation for ex in examples if ex.explanation]
         texts += list(spec.dataset.labels)
         template = spec.dataset.template
-        for part in (template.prompt, template.label_only, template.label_then_explanation, template.explanation_then_label):
-            texts.append(render(part, {}).text)
+        parts = (template.prompt, template.label_only, template.label_then_explanation, template.explanation_then_label)
+        texts.extend(render(part, {}).text for part in parts)
         return build_word_tokenizer(texts)
     from sweeper.trial.tokenizer import local_tokenizer
 
-    return local_tokenizer(spec.model)
+    return local_tokenizer(spec.model, where=spec.locate("model"))
 
 
 def count_overlength(spec: SweepSpec, data: LoadedData) -> list[Overlength]:
@@ -268,7 +272,8 @@ def check_overlength(spec: SweepSpec, data: LoadedData, counts: list[Overlength]
 
             raise SweeperError(overlength_message(str(entry.first), entry.first_length, entry.cutoff_len))
         if mode == "drop":
-            for split, dropped, total in (("training", entry.train, len(data.train)), ("eval", entry.eval, entry.total - len(data.train))):
+            splits = (("training", entry.train, len(data.train)), ("eval", entry.eval, entry.total - len(data.train)))
+            for split, dropped, total in splits:
                 if dropped == total:
                     raise SweeperError(
                         f"{spec.locate('dataset', 'overlength')}: all {total} {split} examples are longer than "

@@ -68,9 +68,12 @@ def run_sweep(
     address: str | None = None,
     num_cpus: int | None = None,
     quiet: bool = False,
+    checked: Preflight | None = None,
 ) -> SweepOutcome:
+    """Run a sweep; `checked` is the result of `preflight(spec)` when the caller already ran it."""
+    if checked is None:
+        checked = preflight(spec, local_devices=address is None)
     spec = absolute_paths(spec)
-    checked = preflight(spec)
     sweep_dir = ensure_writable_dir(spec.storage) / spec.name
     if (sweep_dir / "leaderboard.csv").exists() and not overwrite:
         raise SweeperError(
@@ -109,6 +112,9 @@ def _run_locked(
     from ray import tune
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # A failing trial is a row of the leaderboard (status errored, the error's last line), not a
+    # traceback on the terminal; the full text stays in the trial's folder (error.txt).
+    logging.getLogger("ray.tune").setLevel(logging.CRITICAL)
 
     from sweeper.adapters.ray_scheduler import ConvergenceScheduler
     from sweeper.orchestrate.recorder import SweepRecorder

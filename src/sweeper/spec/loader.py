@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from difflib import get_close_matches
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -17,7 +17,20 @@ from sweeper.spec.schema import SweepSpec
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that also reads `1e-4` as a float (YAML 1.1 wants `1.0e-4`)."""
+    """SafeLoader that also reads `1e-4` as a float (YAML 1.1 wants `1.0e-4`), and reports a
+    value it cannot build (a date like 2020-13-45, `!!float abc`) at its line, as YAML errors are."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, TypeError, KeyError, IndexError, OverflowError) as error:  # `!!bool maybe`: KeyError
+            shown = repr(node.value) if isinstance(node, yaml.ScalarNode) else f"this {node.id}"
+            shown = shown if len(shown) <= 40 else shown[:37] + "..."
+            kind = str(node.tag).rsplit(":", 1)[-1]  # tag:yaml.org,2002:timestamp -> timestamp
+            reason = "" if isinstance(error, KeyError) else f" ({error})"
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read {shown} as a {kind}{reason}; quote it to keep it as text", node.start_mark
+            ) from None
 
 
 _Loader.add_implicit_resolver(
@@ -47,9 +60,20 @@ def parse_yaml(text: str, source: str) -> tuple[Any, dict[Path_, int]]:
         problem = error.problem or error.context or "invalid YAML"
         if error.context and error.context_mark and error.problem:
             problem += f" ({error.context} at line {error.context_mark.line + 1})"
+        if "'\\t'" in problem:
+            problem += "; indent with spaces: YAML does not allow tabs there"
         raise SweeperError(f"{where}: YAML syntax error: {problem}") from None
+    except yaml.reader.ReaderError as error:
+        line = text.count("\n", 0, error.position) + 1
+        column = error.position - (text.rfind("\n", 0, error.position) + 1) + 1
+        raise SweeperError(
+            f"{source}:{line}:{column}: YAML error: unacceptable character #x{error.character:04x} "
+            "(YAML allows no control characters)"
+        ) from None
     except yaml.YAMLError as error:
         raise SweeperError(f"{source}: YAML error: {error}") from None
+    except RecursionError:
+        raise SweeperError(f"{source}: YAML nested too deeply") from None
     lines: dict[Path_, int] = {}
     if node is not None:
         _index_lines(node, (), lines)
@@ -79,8 +103,10 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         raise SweeperError(f"--set {text}: the key path {key!r} is empty or has an empty part")
     try:
         value = yaml.load(raw, Loader=_Loader) if raw.strip() else ""
-    except yaml.YAMLError:
-        raise SweeperError(f"--set {text}: the value {raw!r} is not valid YAML") from None
+    except (yaml.YAMLError, RecursionError) as error:
+        problem = getattr(error, "problem", None)
+        because = f" ({problem})" if problem else ""
+        raise SweeperError(f"--set {text}: the value {raw!r} is not valid YAML{because}") from None
     return parts, value
 
 
@@ -108,7 +134,8 @@ def load_spec(path: str | Path, overrides: Iterable[str] = ()) -> SweepSpec:
     except IsADirectoryError:
         raise SweeperError(f"{source}: is a folder, not a spec file") from None
     except UnicodeDecodeError as error:
-        raise SweeperError(f"{source}: not UTF-8 text (byte {error.start})") from None
+        line = error.object[: error.start].count(b"\n") + 1
+        raise SweeperError(f"{source}:{line}: not UTF-8 text (byte {error.start}); save the spec as UTF-8") from None
     except OSError as error:
         raise SweeperError(f"{source}: cannot read: {error.strerror}") from None
     data, lines = parse_yaml(text, source)
@@ -168,7 +195,8 @@ def validate_spec(
         spec = SweepSpec.model_validate(data)
     except ValidationError as error:
         raise SweeperError(_describe(error, origin)) from None
-    spec._origin = origin
+    if lines is not None or overridden:  # read from a file: later checks can name its lines
+        spec._origin = origin
     return spec
 
 
@@ -229,16 +257,15 @@ def _explain(error: dict[str, Any], loc: Path_) -> str:
 def _fields_at(loc: Path_) -> list[str]:
     """The valid keys of the model found by walking `loc` from SweepSpec."""
     model: Any = SweepSpec
+    dict_key = False  # the part is a key of a dict field (search.space.<name>), not a field
     for part in loc:
-        fields = _model_fields(model)
-        if not fields:
-            return []
-        field = fields.get(part) if isinstance(part, str) else None
+        if dict_key or isinstance(part, int):
+            dict_key = False
+            continue
+        field = _model_fields(model).get(part) if isinstance(part, str) else None
         if field is None:
-            # dict values (search.space.<name>) are Dimensions
-            if model.__name__ == "SearchSpec" or isinstance(part, int):
-                continue
             return []
+        dict_key = get_origin(field.annotation) is dict
         model = _model_of(field.annotation)
     return list(_model_fields(model))
 

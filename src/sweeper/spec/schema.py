@@ -228,7 +228,8 @@ class SearchSpec(_Strict):
 
                 near = get_close_matches(name, SEARCHABLE, n=1)
                 hint = f"; did you mean '{near[0]}'?" if near else ""
-                raise ValueError(f"'{name}' is not a train setting that can be searched{hint}")
+                # "search.space.<name>: ..." lets the loader point at that key's line.
+                raise ValueError(f"search.space.{name}: '{name}' is not a train setting that can be searched{hint}")
         return space
 
     @model_validator(mode="after")

@@ -42,10 +42,11 @@ def build_word_tokenizer(texts: Iterable[str]) -> PreTrainedTokenizerFast:
     return tokenizer
 
 
-def local_tokenizer(path: str) -> Any:
+def local_tokenizer(path: str, where: str | None = None) -> Any:
     """The tokenizer of a local model folder, right-padded, pad = eos when it has no pad token.
 
-    Never downloads. Raises SweeperError naming the folder when it cannot be read.
+    Never downloads. Raises SweeperError naming the folder (after `where`, e.g. the spec's file,
+    line and key) when it cannot be read.
     """
     from pathlib import Path
 
@@ -53,14 +54,16 @@ def local_tokenizer(path: str) -> Any:
 
     from sweeper.errors import SweeperError
 
+    where = where or f"model {path!r}"
     folder = Path(path).expanduser()
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
     except (OSError, ValueError, KeyError, TypeError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise SweeperError(f"model {path!r}: cannot load its tokenizer: {first}") from None
+        reason = " ".join(str(error).split()) or type(error).__name__
+        reason = reason if len(reason) <= 240 else reason[:237] + "..."
+        raise SweeperError(f"{where}: cannot load the tokenizer of {path}: {reason}") from None
     if tokenizer.eos_token_id is None:
-        raise SweeperError(f"model {path!r}: its tokenizer has no eos token")
+        raise SweeperError(f"{where}: the tokenizer of {path} has no eos token")
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "right"
