@@ -6,7 +6,10 @@ import argparse
 
 from sweeper.results.leaderboard import format_table, read_leaderboard
 
-DEFAULT_COLUMNS = ["trial_id", "status", "verdict", "steps_done", "best_eval_accuracy", "best_eval_macro_f1", "final_label_loss"]
+DEFAULT_COLUMNS = [
+    "trial_id", "status", "verdict", "steps_done", "best_eval_accuracy", "best_eval_macro_f1", "final_label_loss",
+    "samples_truncated", "samples_dropped",
+]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
