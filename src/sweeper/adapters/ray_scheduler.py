@@ -3,6 +3,11 @@
 Ray's OptunaSearch hard-codes Optuna's NopPruner, so pruning inside Ray Tune has to be a
 scheduler. This one keeps a CurveMonitor per trial, feeds it every reported point, and answers
 STOP when the monitor's policy says so. All judgement lives in `sweeper.rules`.
+
+The one cross-trial input: the best final eval metric (macro-F1, else accuracy) of the trials that
+ran to their end without being pruned. Each monitor gets it as its `reference` before every point,
+so a trial whose eval metric cannot reach it even optimistically is stopped ("outpaced", see
+sweeper.rules.outpaced; `PrunerSettings.compare_to_best`).
 """
 
 from __future__ import annotations
@@ -15,18 +20,21 @@ from sweeper.rules import CurveMonitor, Point, PrunerSettings
 
 
 class ConvergenceScheduler(FIFOScheduler):
-    """Stop trials whose own raw curve diverges, is stuck, or memorises (see PrunerSettings)."""
+    """Stop trials whose own raw curve diverges, is stuck, or memorises, or whose eval metric cannot
+    reach the best completed trial's (see PrunerSettings)."""
 
     def __init__(self, settings: PrunerSettings | None = None) -> None:
         super().__init__()
         self._settings = settings or PrunerSettings()
         self._monitors: dict[str, CurveMonitor] = {}
         self._pruned: dict[str, int] = {}  # trial_id -> step at which it was stopped
+        self._best: float | None = None  # best final eval metric of the completed trials
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
         if result.get("step") is None:
             return TrialScheduler.CONTINUE  # a result without a step is not a curve point
         monitor = self._monitor(trial.trial_id, result)
+        monitor.reference = self._best
         decision = monitor.observe(Point.from_mapping(result))
         if decision.action == "stop" and self._settings.enabled:
             self._pruned[trial.trial_id] = int(result["step"])
@@ -48,7 +56,15 @@ class ConvergenceScheduler(FIFOScheduler):
         monitor = self._monitors.get(trial.trial_id)
         if monitor is not None:
             monitor.finish()  # releases a staircase that was waiting for an eval point
+            final = monitor.final_metric
+            if final is not None and trial.trial_id not in self._pruned and (self._best is None or final > self._best):
+                self._best = final  # a trial we let finish: the bar the others must be able to reach
         super().on_trial_complete(tune_controller, trial, result)
+
+    @property
+    def best_reference(self) -> float | None:
+        """The best final eval metric of the trials completed so far (None before the first)."""
+        return self._best
 
     def was_pruned(self, trial_id: str) -> bool:
         return trial_id in self._pruned

@@ -9,6 +9,11 @@ The policy (PrunerSettings):
   (a run not falling at all whose projection fails is stuck, found by the same rule).
   None of these once the run has shown a staircase: flat within epochs is a staircase's own
   shape, and the staircase policy decides for such a run (the plateau finding is still recorded).
+- outpaced (plateau kind "outpaced", sweeper.rules.outpaced; needs max_steps and a reference set
+  by the sweep's scheduler in `CurveMonitor.reference`: the best final eval metric of the sweep's
+  completed trials): even an optimistic projection of the run's eval metric to max_steps stays
+  below that best. Stop if `compare_to_best`, staircase or not (it judges the eval metric, not the
+  training curve's shape). Never fires without a reference (`diagnose`: a log has no peers).
 - staircase: "auto" stops when memorising (eval loss rose or accuracy/F1 stalled across the
   boundary), keeps training and flags when improving, flags only when unjudged; "stop" stops on
   any staircase; "flag" never stops.
@@ -27,6 +32,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, Iterable, Literal
 
 from sweeper.rules.divergence import DivergenceRule, GradNormWarningRule
+from sweeper.rules.outpaced import OutpacedRule
 from sweeper.rules.pace import PaceRule
 from sweeper.rules.plateau import PlateauRule
 from sweeper.rules.point import Finding, Point
@@ -84,8 +90,8 @@ class PrunerSettings:
     """A boundary drop below this fraction of the loss level is not a staircase."""
     staircase_min_ratio: float = 4.0
     """The boundary drop must be this many times the within-epoch change over the same span."""
-    staircase_eval_tolerance: float = 0.005
-    """Eval changes smaller than this (relative loss, absolute accuracy/F1) count as stalled."""
+    staircase_eval_tolerance: float = 0.02
+    """The least eval change (relative loss, absolute accuracy/F1) that counts as improving; the tolerance grows with the metric's eval-to-eval noise."""
     plateau_min_improvement: float = 0.02
     """A trailing-window improvement confidently below this fraction is a plateau."""
     plateau_window_fraction: float = 1 / 3
@@ -100,9 +106,13 @@ class PrunerSettings:
     """Too slow: even this many times the run's fastest plausible pace would not reach the stuck line by max_steps."""
     pace_after: float = 0.3
     """From this fraction of max_steps on, judge whether a noisy run still improves (stuck) and is fast enough (too slow)."""
+    compare_to_best: bool = True
+    """Stop a run whose eval metric cannot reach the sweep's best finished trial even optimistically (needs the scheduler's reference)."""
+    outpaced_after: float = 0.25
+    """From this fraction of max_steps on, compare a run with the sweep's best finished trial."""
 
     def __post_init__(self) -> None:
-        for name in ("enabled", "stop_on_stuck_plateau", "stop_when_converged", "stop_when_too_slow"):
+        for name in ("enabled", "stop_on_stuck_plateau", "stop_when_converged", "stop_when_too_slow", "compare_to_best"):
             value = getattr(self, name)
             if not isinstance(value, bool):
                 raise ValueError(f"{name} must be a bool, got {value!r}.")
@@ -138,6 +148,8 @@ class PrunerSettings:
             raise ValueError(f"too_slow_margin must be >= 1, got {self.too_slow_margin!r}.")
         if not _is_number(self.pace_after) or not 0 <= self.pace_after < 1:
             raise ValueError(f"pace_after must be in [0, 1), got {self.pace_after!r}.")
+        if not _is_number(self.outpaced_after) or not 0 <= self.outpaced_after < 1:
+            raise ValueError(f"outpaced_after must be in [0, 1), got {self.outpaced_after!r}.")
 
     def grace(self, max_steps: int | None) -> int:
         """The first step at which anything but divergence may stop a run."""
@@ -223,6 +235,13 @@ class CurveMonitor:
             if max_steps
             else None
         )
+        self._outpaced = (
+            OutpacedRule(max_steps, num_classes=settings.num_classes, after=settings.outpaced_after)
+            if max_steps and settings.compare_to_best
+            else None
+        )
+        self.reference: float | None = None
+        """The best final eval metric of the sweep's completed trials (set by the scheduler); None: no peers."""
         self._findings: list[Finding] = []
         self._worst: Finding | None = None  # the finding that sets the verdict
         self._stopped: Decision | None = None
@@ -261,6 +280,12 @@ class CurveMonitor:
                 self._record(found)
                 if stop is None and self._plateau_stops(found):
                     stop = found
+        if self._outpaced is not None:
+            found = self._outpaced.observe(point, self.reference)
+            if found is not None:
+                self._record(found)
+                if stop is None:
+                    stop = found
         if self._stopped is not None:
             return self._stopped
         if stop is None and point.step >= self._grace:
@@ -271,6 +296,8 @@ class CurveMonitor:
                 stop = self._plateau.active
             elif self._pace is not None and self._pace.active is not None and self._plateau_stops(self._pace.active):
                 stop = self._pace.active
+            elif self._outpaced is not None and self._outpaced.active is not None:
+                stop = self._outpaced.active
         if stop is None:
             return CONTINUE
         if stop.rule != "divergence" and point.step < self._grace:
@@ -322,6 +349,11 @@ class CurveMonitor:
         return (worst is not None and worst.rule in ("divergence", "staircase")) or self._staircase.held is not None
 
     # -- reading ---------------------------------------------------------------------------
+
+    @property
+    def final_metric(self) -> float | None:
+        """The run's last eval macro-F1 (or accuracy): what the scheduler compares other runs with."""
+        return self._outpaced.latest if self._outpaced is not None else None
 
     @property
     def findings(self) -> list[Finding]:

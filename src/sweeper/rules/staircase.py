@@ -110,42 +110,80 @@ class EvalSnapshot:
     macro_f1: float | None
 
 
-def judge_eval(before: EvalSnapshot, after: EvalSnapshot, tolerance: float = 0.005) -> tuple[str, dict[str, Any], str]:
-    """Kind of a staircase from the eval metrics either side of its boundary.
+_EVAL_BEFORE = 3  # eval points of the epoch before a boundary compared with the ones after it
 
-    Returns (kind, evidence, words). "memorising" when the eval loss rose by more than
-    `tolerance` (relative), or when accuracy/F1 were logged and none rose by `tolerance`
-    (absolute), or when only the eval loss was logged and it did not fall by `tolerance`;
-    "improving" otherwise; "unjudged" when no metric is logged on both sides.
+
+def _as_list(snapshots: "EvalSnapshot | Sequence[EvalSnapshot]") -> list[EvalSnapshot]:
+    return [snapshots] if isinstance(snapshots, EvalSnapshot) else list(snapshots)
+
+
+def _noise(before: list[float], after: list[float]) -> float:
+    """Eval-to-eval noise (std) of one metric from its successive differences within each side
+    (never across the boundary, whose change is what is judged); 0.0 with no such difference."""
+    diffs = [abs(side[i] - side[i - 1]) for side in (before, after) for i in range(1, len(side))]
+    return median(diffs) * _DIFF_MAD_TO_SIGMA if diffs else 0.0
+
+
+def _gain(before: list[float], after: list[float], floor: float) -> tuple[float, float]:
+    """(gain, tolerance): median after - median before, and the change noise alone would make
+    (2 standard errors of that difference from the metric's eval-to-eval noise, at least `floor`)."""
+    noise = _noise(before, after)
+    se = noise * math.sqrt(1.0 / len(before) + 1.0 / len(after))
+    return median(after) - median(before), max(floor, 2.0 * se)
+
+
+def judge_eval(
+    before: "EvalSnapshot | Sequence[EvalSnapshot]",
+    after: "EvalSnapshot | Sequence[EvalSnapshot]",
+    tolerance: float = 0.02,
+) -> tuple[str, dict[str, Any], str]:
+    """Kind of a staircase from the eval points either side of its boundary.
+
+    `before`: the last eval points of the epoch before the boundary (up to 3), `after`: those
+    after it so far. Each metric logged on both sides is compared median to median, against a
+    tolerance scaled to its own eval-to-eval noise (at least `tolerance` absolute for accuracy /
+    macro-F1, and relative for the eval loss): macro-F1 on 120 eval examples moves 0.02-0.08
+    between evals, so one eval either side is no evidence. Returns (kind, evidence, words):
+    "improving" when any metric improved by more than its tolerance; "memorising" when every
+    metric stalled (improved by at most half its tolerance) or worsened; "unjudged" when a gain
+    is in between, or no metric is logged on both sides.
     """
-    evidence: dict[str, Any] = {"eval_step_before": before.step, "eval_step_after": after.step}
+    before, after = _as_list(before), _as_list(after)
+    evidence: dict[str, Any] = {"eval_step_before": before[-1].step, "eval_step_after": after[-1].step,
+                                "eval_points_before": len(before), "eval_points_after": len(after)}
     words: list[str] = []
-    loss_change: float | None = None
-    if before.loss is not None and after.loss is not None and before.loss != 0:
-        loss_change = (after.loss - before.loss) / abs(before.loss)
-        evidence[f"{after.loss_name.replace(' ', '_')}_change"] = loss_change
-        evidence["eval_loss_before"], evidence["eval_loss_after"] = before.loss, after.loss
-        verb = "rose" if loss_change > 0 else "fell"
-        words.append(f"{after.loss_name} {verb} {abs(loss_change):.1%} ({before.loss:.4g} -> {after.loss:.4g})")
-    rises: list[float] = []
-    for name, b, a in (
-        ("eval_accuracy", before.accuracy, after.accuracy),
-        ("eval_macro_f1", before.macro_f1, after.macro_f1),
-    ):
-        if b is None or a is None:
+    gains: list[tuple[float, float]] = []  # (gain, tolerance), positive gain = better
+    loss_name = after[-1].loss_name
+    lb = [s.loss for s in before if s.loss is not None]
+    la = [s.loss for s in after if s.loss is not None]
+    if lb and la and median(lb) != 0:
+        base = abs(median(lb))
+        rise, tol = _gain([v / base for v in lb], [v / base for v in la], tolerance)
+        evidence[f"{loss_name.replace(' ', '_')}_change"] = rise
+        evidence["eval_loss_before"], evidence["eval_loss_after"] = median(lb), median(la)
+        evidence["eval_loss_tolerance"] = tol
+        verb = "rose" if rise > 0 else "fell"
+        words.append(f"{loss_name} {verb} {abs(rise):.1%} ({median(lb):.4g} -> {median(la):.4g}, noise +-{tol:.1%})")
+        gains.append((-rise, tol))
+    for name, label in (("accuracy", "eval accuracy"), ("macro_f1", "eval macro-F1")):
+        b = [getattr(s, name) for s in before if getattr(s, name) is not None]
+        a = [getattr(s, name) for s in after if getattr(s, name) is not None]
+        if not b or not a:
             continue
-        rises.append(a - b)
-        evidence[f"{name}_change"] = a - b
-        label = "eval accuracy" if name == "eval_accuracy" else "eval macro-F1"
-        words.append(f"{label} {'rose' if a > b else 'fell' if a < b else 'held'} {abs(a - b) * 100:.1f} points")
-    if loss_change is None and not rises:
+        rise, tol = _gain(b, a, tolerance)
+        evidence[f"eval_{name}_change"] = rise
+        evidence[f"eval_{name}_tolerance"] = tol
+        verb = "rose" if rise > 0 else "fell" if rise < 0 else "held"
+        words.append(f"{label} {verb} {abs(rise) * 100:.1f} points (noise +-{tol * 100:.1f})")
+        gains.append((rise, tol))
+    if not gains:
         return "unjudged", evidence, "no eval metric on both sides of the boundary"
-    if loss_change is not None and loss_change > tolerance:
+    if any(gain > tol for gain, tol in gains):
+        kind = "improving"
+    elif all(gain <= 0.5 * tol for gain, tol in gains):
         kind = "memorising"
-    elif rises:
-        kind = "improving" if max(rises) > tolerance else "memorising"
     else:
-        kind = "improving" if loss_change is not None and loss_change < -tolerance else "memorising"
+        kind = "unjudged"  # a gain within the noise but not clearly stalled: no verdict either way
     return kind, evidence, "; ".join(words)
 
 
@@ -154,7 +192,7 @@ class _Boundary:
 
     __slots__ = ("index", "step", "epoch", "last_step_before", "before", "window", "after", "eval_before", "eval_after", "held")
 
-    def __init__(self, index: int, step: int, epoch: float, last_step_before: int, before: list[float], window: int, eval_before: EvalSnapshot | None) -> None:
+    def __init__(self, index: int, step: int, epoch: float, last_step_before: int, before: list[float], window: int, eval_before: list[EvalSnapshot] | None) -> None:
         self.index = index
         self.step = step
         self.epoch = epoch
@@ -188,7 +226,7 @@ class StaircaseRule:
         min_window: int = 5,
         max_window: int = 50,
         chunks: int = 8,
-        eval_tolerance: float = 0.005,
+        eval_tolerance: float = 0.02,
         buffer_size: int = 1024,
         signal: str = "auto",
     ) -> None:
@@ -221,6 +259,7 @@ class StaircaseRule:
         self._last_step: int | None = None
         self._boundary: _Boundary | None = None
         self._last_eval: tuple[int, EvalSnapshot] | None = None  # (epoch index, snapshot)
+        self._epoch_evals: deque[EvalSnapshot] = deque(maxlen=_EVAL_BEFORE)  # last evals of epoch self._last_eval[0]
 
     @property
     def held(self) -> Finding | None:
@@ -284,7 +323,7 @@ class StaircaseRule:
             self._boundary = None
             return
         last_eval = self._last_eval
-        eval_before = last_eval[1] if last_eval is not None and last_eval[0] == index - 1 else None
+        eval_before = list(self._epoch_evals) if last_eval is not None and last_eval[0] == index - 1 else None
         self._boundary = _Boundary(index, point.step, point.epoch, self._last_step, before, window, eval_before)
 
     def _close_boundary(self) -> Finding | None:
@@ -332,6 +371,9 @@ class StaircaseRule:
             accuracy=point.eval_accuracy if point.eval_accuracy is not None and math.isfinite(point.eval_accuracy) else None,
             macro_f1=point.eval_macro_f1 if point.eval_macro_f1 is not None and math.isfinite(point.eval_macro_f1) else None,
         )
+        if self._last_eval is None or self._last_eval[0] != index:
+            self._epoch_evals.clear()
+        self._epoch_evals.append(snapshot)
         self._last_eval = (index, snapshot)
         boundary = self._boundary
         if boundary is None or index < boundary.index or boundary.eval_after is not None:

@@ -1,0 +1,54 @@
+"""ConvergenceScheduler: the cross-trial reference comes from the trials it let finish."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+pytest.importorskip("ray")
+
+from ray.tune.schedulers import TrialScheduler  # noqa: E402
+
+from sweeper.adapters.ray_scheduler import ConvergenceScheduler  # noqa: E402
+from sweeper.rules import PrunerSettings  # noqa: E402
+
+MAX = 300
+
+
+def _results(f1s, every=25):
+    return [{"step": (i + 1) * every, "eval_macro_f1": v, "max_steps": MAX, "steps_per_epoch": 75} for i, v in enumerate(f1s)]
+
+
+GOOD = [0.5, 0.8, 0.9, 0.93, 0.95, 0.96, 0.96, 0.95, 0.96, 0.96, 0.96, 0.96]
+MEDIOCRE = [0.5, 0.7, 0.76, 0.78, 0.77, 0.78, 0.78, 0.77, 0.78, 0.78, 0.77, 0.78]
+
+
+def _feed(scheduler, trial, results):
+    for result in results:
+        if scheduler.on_trial_result(None, trial, result) == TrialScheduler.STOP:
+            return result["step"]
+    scheduler.on_trial_complete(None, trial, results[-1])
+    return None
+
+
+def test_a_mediocre_trial_is_outpaced_once_a_good_one_finished():
+    scheduler = ConvergenceScheduler(PrunerSettings(num_classes=3))
+    good, mediocre = SimpleNamespace(trial_id="good"), SimpleNamespace(trial_id="mediocre")
+    assert _feed(scheduler, good, _results(GOOD)) is None
+    assert scheduler.best_reference == pytest.approx(0.96)
+    assert _feed(scheduler, mediocre, _results(MEDIOCRE)) == 200
+    assert scheduler.was_pruned("mediocre") and not scheduler.was_pruned("good")
+    verdict, reason = scheduler.verdict("mediocre")
+    assert verdict == "plateau" and "outpaced" in reason and "the best finished trial reached 0.96" in reason
+
+
+def test_no_peer_finished_no_outpacing():
+    # the mediocre trial runs first: nothing finished yet to compare it with, so it runs to its end
+    scheduler = ConvergenceScheduler(PrunerSettings(num_classes=3))
+    assert _feed(scheduler, SimpleNamespace(trial_id="mediocre"), _results(MEDIOCRE)) is None
+    assert scheduler.best_reference == pytest.approx(0.78)
+    # and a pruned trial never sets the bar
+    assert _feed(scheduler, SimpleNamespace(trial_id="worse"), _results([0.5, 0.6, 0.62, 0.63, 0.62, 0.63, 0.62, 0.63, 0.62, 0.63, 0.62, 0.63])) is not None
+    scheduler.on_trial_complete(None, SimpleNamespace(trial_id="worse"), {})
+    assert scheduler.best_reference == pytest.approx(0.78)
