@@ -58,3 +58,20 @@ def test_error_line_is_last_line_with_oom_hint(tmp_path):
     line = error_line(SimpleNamespace(error_file=str(crash)))
     assert line.startswith(OOM_HINT) and "Tried to allocate 2.00 GiB" in line
     assert error_line(SimpleNamespace(error_file=None)) == "the trial failed (no error text)"
+
+
+def test_a_batch_of_points_is_judged_point_by_point(tmp_path):
+    scheduler = ConvergenceScheduler(PrunerSettings(num_classes=3))
+    recorder = SweepRecorder(tmp_path, [], "eval_macro_f1", "max", scheduler)
+    t = trial("batched")
+    recorder.on_trial_start(0, [], t)
+    facts = {"max_steps": 100, "steps_per_epoch": 50}
+    batch = [
+        {"step": 2, "epoch": 0.04, "loss": 2.0, "label_loss": 1.0, **facts},
+        {"step": 4, "epoch": 0.08, "loss": float("inf"), "label_loss": float("inf"), **facts},
+        {"step": 6, "epoch": 0.12, "loss": 2.0, "label_loss": 1.0, **facts},
+    ]
+    result = {**batch[-1], "points": batch}
+    assert feed(scheduler, recorder, t, result) == TrialScheduler.STOP
+    assert "at step 4" in scheduler.verdict("batched")[1]  # the point that fired, not the batch's last
+    assert [p["step"] for p in recorder.records["batched"].points] == [2, 4, 6]

@@ -19,6 +19,19 @@ from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from sweeper.rules import CurveMonitor, Point, PrunerSettings
 
 
+POINTS = "points"  # a result may carry a batch of points under this key, oldest first
+
+
+def result_points(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The curve points one Ray result carries: its batch, or the result itself.
+
+    Trials batch their points (a round trip to the driver per logging step would cost more than
+    a tiny model's training step); every point still reaches the rules, in order.
+    """
+    batch = result.get(POINTS)
+    return list(batch) if isinstance(batch, list) else [result]
+
+
 class ConvergenceScheduler(FIFOScheduler):
     """Stop trials whose own raw curve diverges, is stuck, or memorises, or whose eval metric cannot
     reach the best completed trial's (see PrunerSettings)."""
@@ -31,14 +44,15 @@ class ConvergenceScheduler(FIFOScheduler):
         self._best: float | None = None  # best final eval metric of the completed trials
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
-        if result.get("step") is None:
-            return TrialScheduler.CONTINUE  # a result without a step is not a curve point
-        monitor = self._monitor(trial.trial_id, result)
-        monitor.reference = self._best
-        decision = monitor.observe(Point.from_mapping(result))
-        if decision.action == "stop" and self._settings.enabled:
-            self._pruned[trial.trial_id] = int(result["step"])
-            return TrialScheduler.STOP
+        for point in result_points(result):
+            if point.get("step") is None:
+                continue  # a result without a step is not a curve point
+            monitor = self._monitor(trial.trial_id, point)
+            monitor.reference = self._best
+            decision = monitor.observe(Point.from_mapping(point))
+            if decision.action == "stop" and self._settings.enabled:
+                self._pruned[trial.trial_id] = int(point["step"])
+                return TrialScheduler.STOP
         return TrialScheduler.CONTINUE
 
     def _monitor(self, trial_id: str, result: dict[str, Any]) -> CurveMonitor:

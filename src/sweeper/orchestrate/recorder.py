@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 from ray.tune import Callback
 
+from sweeper.adapters.ray_scheduler import result_points
 from sweeper.errors import SweeperError
 from sweeper.orchestrate.space import OBJECTIVE
 from sweeper.orchestrate.trainable import FACTS
@@ -58,10 +59,11 @@ class SweepRecorder(Callback):
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         record = self._record(trial)
         record.status = "running"
-        point = {name: result[name] for name in POINT_COLUMNS if result.get(name) is not None}
-        if "step" in point:
-            record.points.append(point)
-        record.facts.update({name: result[name] for name in FACTS if result.get(name) is not None})
+        for raw in result_points(result):
+            point = {name: raw[name] for name in POINT_COLUMNS if raw.get(name) is not None}
+            if "step" in point:
+                record.points.append(point)
+            record.facts.update({name: raw[name] for name in FACTS if raw.get(name) is not None})
         record.wall_seconds = result.get("time_total_s", record.wall_seconds)
         if self.scheduler.was_pruned(trial.trial_id) and OBJECTIVE not in result and self.mode == "max":
             # A trial pruned before its first evaluation still tells the searcher it was bad

@@ -8,10 +8,12 @@ from __future__ import annotations
 import math
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sweeper.adapters.ray_scheduler import POINTS
 from sweeper.orchestrate.space import OBJECTIVE
 
 # Facts a trial states in every report so the driver knows them even if the trial is pruned early.
@@ -28,23 +30,43 @@ class TrialContext:
 
 
 class RayReporter:
-    """Sends each point to Ray Tune, with the running best of the sweep's metric as `objective`."""
+    """Sends the trial's points to Ray Tune in small batches, with the running best of the sweep's
+    metric as `objective`.
 
-    def __init__(self, metric: str, mode: str) -> None:
+    Each `tune.report` is a round trip to the driver (scheduler, searcher, callbacks); on a tiny
+    model that costs more than a training step. So points are held for up to `flush_seconds`
+    and sent together (every point still reaches the rules, in order); a checkpoint is sent at
+    once, with the points before it. Real trials, whose steps take seconds, send every point
+    as it comes.
+    """
+
+    def __init__(self, metric: str, mode: str, flush_seconds: float = 1.0) -> None:
         self._metric = metric
         self._sign = 1.0 if mode == "max" else -1.0
         self._best: float | None = None
+        self._flush_seconds = flush_seconds
+        self._pending: list[dict[str, Any]] = []
+        self._last_flush = time.monotonic()
 
     def report(self, metrics: dict[str, Any], checkpoint: Path | None = None) -> None:
-        from ray import tune
-
         value = metrics.get(self._metric)
         if value is not None and math.isfinite(value):
             if self._best is None or self._sign * value > self._sign * self._best:
                 self._best = float(value)
-        result = dict(metrics)
+        self._pending.append(dict(metrics))
+        if checkpoint is not None or time.monotonic() - self._last_flush >= self._flush_seconds:
+            self.flush(checkpoint)
+
+    def flush(self, checkpoint: Path | None = None) -> None:
+        from ray import tune
+
+        if not self._pending:
+            return
+        result = {**self._pending[-1], POINTS: self._pending}
         if self._best is not None:
             result[OBJECTIVE] = self._best
+        self._pending = []
+        self._last_flush = time.monotonic()
         if checkpoint is None:
             tune.report(result)
         else:
@@ -72,7 +94,9 @@ def sweep_trial(config: dict[str, Any], context: TrialContext) -> None:
             output_dir=work_dir,
             num_threads=max(1, int(cpus)),
         )
-        run_trial(trial_config, RayReporter(context.metric, context.mode), resume_from=resume_from)
+        reporter = RayReporter(context.metric, context.mode)
+        run_trial(trial_config, reporter, resume_from=resume_from)
+        reporter.flush()  # the last points; a trial that raised loses at most flush_seconds of them
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
 
