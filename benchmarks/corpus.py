@@ -21,6 +21,7 @@ model a sweep hands over is the one it finished with.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import random
 import sys
@@ -34,20 +35,8 @@ from sweeper.rules import Point
 SPEC = Path("benchmarks") / "corpus.yaml"
 DEMO = Path("benchmarks") / "corpus" / "demo_curves.parquet"
 
-# Point fields kept in the corpus (what a trial reports; tokens_per_second and timings are dropped).
-POINT_FIELDS = (
-    "step",
-    "epoch",
-    "loss",
-    "label_loss",
-    "explanation_loss",
-    "learning_rate",
-    "grad_norm",
-    "eval_loss",
-    "eval_label_loss",
-    "eval_accuracy",
-    "eval_macro_f1",
-)
+# Point fields kept in the corpus: a Point's own (tokens_per_second and timings are dropped).
+POINT_FIELDS = tuple(field.name for field in dataclasses.fields(Point))
 PARAMS = ("learning_rate", "num_train_epochs", "lora_rank", "include_explanation", "seed")
 
 
