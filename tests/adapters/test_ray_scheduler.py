@@ -52,3 +52,19 @@ def test_no_peer_finished_no_outpacing():
     assert _feed(scheduler, SimpleNamespace(trial_id="worse"), _results([0.5, 0.6, 0.62, 0.63, 0.62, 0.63, 0.62, 0.63, 0.62, 0.63, 0.62, 0.63])) is not None
     scheduler.on_trial_complete(None, SimpleNamespace(trial_id="worse"), {})
     assert scheduler.best_reference == pytest.approx(0.78)
+
+
+def test_the_best_trial_curve_gives_the_equal_progress_comparison():
+    # The best final metric the scheduler keeps carries that trial's eval curve (a Reference), so a
+    # noisy mediocre trial is compared with it at equal progress, with no change to the scheduler.
+    from sweeper.rules.outpaced import Reference
+
+    scheduler = ConvergenceScheduler(PrunerSettings(num_classes=3))
+    assert _feed(scheduler, SimpleNamespace(trial_id="good"), _results(GOOD)) is None
+    assert isinstance(scheduler.best_reference, Reference) and len(scheduler.best_reference.curve) == len(GOOD)
+    noisy = [0.4, 0.6, 0.5, 0.6, 0.5, 0.6, 0.5, 0.6, 0.5, 0.6, 0.5, 0.6]
+    assert _feed(scheduler, SimpleNamespace(trial_id="noisy"), _results(noisy)) == 200
+    assert "where the best finished trial was at" in scheduler.verdict("noisy")[1]
+    off = ConvergenceScheduler(PrunerSettings(num_classes=3, compare_at_equal_progress=False))
+    assert _feed(off, SimpleNamespace(trial_id="good"), _results(GOOD)) is None
+    assert _feed(off, SimpleNamespace(trial_id="noisy"), _results(noisy)) is None

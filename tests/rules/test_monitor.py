@@ -90,7 +90,8 @@ POLICY = [
     ("stuck_plateau_kept_when_told", _flat(), {"stop_on_stuck_plateau": False}, {}, None, None, "plateau"),
     ("converged_plateau_kept_by_default", _decay(), {}, {}, None, None, "plateau"),
     ("converged_plateau_stopped_when_told", _decay(), {"stop_when_converged": True}, {}, 83, ("plateau", "converged"), "plateau"),
-    ("memorising_staircase_stops_in_auto", memorising(), {}, {}, 64, ("staircase", "memorising"), "staircase"),
+    # memorising needs two evals of the new epoch (the first is at index 59, the second at 69)
+    ("memorising_staircase_stops_in_auto", memorising(), {}, {}, 69, ("staircase", "memorising"), "staircase"),
     ("memorising_staircase_flag_only", memorising(), {"staircase": "flag"}, {}, None, None, "staircase"),
     # judged memorising at step 650, inside a grace of 1000 steps: stopped at step 1000
     ("memorising_staircase_found_in_grace", memorising(), {"grace_steps": 1000}, {}, 99, ("staircase", "memorising"), "staircase"),
@@ -148,14 +149,16 @@ def test_precedence_staircase_over_plateau():
 def test_held_staircase_counts_for_the_verdict_before_its_eval():
     monitor = CurveMonitor()
     points = [
-        p if p.step in (500, 800) else Point(step=p.step, epoch=p.epoch, loss=p.loss)
+        p if p.step in (500, 800, 900) else Point(step=p.step, epoch=p.epoch, loss=p.loss)
         for p in _staircase(lambda k: 1.0 + 0.05 * k)
-    ]  # evals at the 50th and 80th points: the one after the boundary comes after the train evidence (65th)
+    ]  # evals at the 50th, 80th and 90th points: those after the boundary come after the train evidence (65th)
     for point in points[: PER_EPOCH + 16]:
         monitor.observe(point)
     assert monitor.findings == []
     assert (monitor.verdict, monitor.stopped) == ("staircase", None)
     decisions = [monitor.observe(p) for p in points[PER_EPOCH + 16 : 80]]
+    assert decisions[-1].action == "continue" and monitor.verdict == "staircase"  # one eval after: not yet memorising
+    decisions = [monitor.observe(p) for p in points[80:90]]
     assert decisions[-1].action == "stop" and decisions[-1].finding.kind == "memorising"
 
 

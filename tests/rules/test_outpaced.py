@@ -82,3 +82,61 @@ def test_invalid_arguments(kwargs, message):
     with pytest.raises(ValueError) as info:
         OutpacedRule(**{"max_steps": MAX, **kwargs})
     assert str(info.value) == message
+
+
+GOOD_CURVE = [((i + 1) * 25 / MAX, v) for i, v in enumerate([0.5, 0.8, 0.9, 0.93, 0.95, 0.96, 0.96, 0.95, 0.96, 0.96, 0.96, 0.96])]
+NOISY_MEDIOCRE = [0.4, 0.6, 0.5, 0.6, 0.5, 0.6, 0.5, 0.6, 0.5, 0.6, 0.5, 0.6]
+
+
+def _fire_step(values, reference, curve=None):
+    rule = OutpacedRule(MAX, num_classes=3)
+    for point in _evals(values):
+        found = rule.observe(point, reference, curve)
+        if found is not None:
+            return found
+    return None
+
+
+def test_equal_progress_stops_a_noisy_run_far_behind_the_best():
+    # Alone, the slope's standard error over a noisy run (0.5/0.6 alternating) leaves room for a
+    # climb to 0.96 to the end. At equal progress the best trial gains nothing from two thirds of
+    # its run on, and this run's own pace (2x, over all its evals) ends below 0.96: stopped at step 200.
+    alone = _fire_step(NOISY_MEDIOCRE, 0.96)
+    equal = _fire_step(NOISY_MEDIOCRE, 0.96, GOOD_CURVE)
+    assert alone is None
+    assert equal is not None and equal.step == 200 and equal.evidence["equal_progress"]
+    assert equal.evidence["projected"] < 0.96 and equal.evidence["reference_there"] == pytest.approx(0.96)
+    assert "where the best finished trial was at 0.96" in equal.message and "even optimistically" in equal.message
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [0.3, 0.31, 0.3, 0.32, 0.31, 0.45, 0.65, 0.8, 0.9, 0.95, 0.97, 0.97],  # blooms mid-run
+        [0.4, 0.5, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97],  # behind all along, steady
+        [0.4, 0.42, 0.41, 0.6, 0.61, 0.6, 0.8, 0.81, 0.8, 0.95, 0.96, 0.97],  # a staircase: flat within epochs
+    ],
+    ids=["late_bloomer", "steady_climber", "staircase"],
+)
+def test_equal_progress_spares_runs_that_end_best(values):
+    # Behind the best at the same progress, but their own pace (2x, over all their evals) carries
+    # them past it: never stopped.
+    assert _fire_step(values, 0.96, GOOD_CURVE) is None
+
+
+def test_reference_carries_the_curve_through_the_monitor():
+    from sweeper.rules.outpaced import Reference, curve_level
+
+    finished = CurveMonitor(PrunerSettings(num_classes=3), max_steps=MAX)
+    for point in _evals([v for _, v in GOOD_CURVE]):
+        finished.observe(point)
+    final = finished.final_metric
+    assert isinstance(final, Reference) and final == pytest.approx(0.96) and final.curve == tuple(GOOD_CURVE)
+    assert curve_level(final.curve, 1 / 3) == pytest.approx(0.9) and curve_level(final.curve, 1.0) == pytest.approx(0.96)
+    monitor = CurveMonitor(PrunerSettings(num_classes=3), max_steps=MAX)
+    monitor.reference = final  # what the scheduler does with the best final metric
+    stops = [p.step for p in _evals(NOISY_MEDIOCRE) if monitor.observe(p).stop]
+    assert stops and stops[0] == 200
+    off = CurveMonitor(PrunerSettings(num_classes=3, compare_at_equal_progress=False), max_steps=MAX)
+    off.reference = final
+    assert not any(off.observe(p).stop for p in _evals(NOISY_MEDIOCRE))

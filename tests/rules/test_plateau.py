@@ -107,17 +107,22 @@ def test_plateau_stays_quiet(curve, rule):
 
 
 # The not-improving test: no significant downward trend and a point estimate under 2%, for a
-# stuck level only, from pace_after (30%) of max_steps on. The curves have 150 points, step 5 each.
+# stuck level only, from pace_after (30%) of max_steps on, and only once the flat stretch covers
+# stuck_span (45%) of max_steps. The curves have 150 points, step 5 each.
 NOT_IMPROVING_FIRES = [
     # (id, curve kwargs, rule kwargs, index range it must fire in)
     # Hovering at 1.5 with 10% noise: never confidently flat, but not improving. Judged at the
-    # first check with 60 points (step 300 > 30% of 750). Without num_classes its eval loss must agree.
-    ("noisy_flat", {"shape": flat(1.5), "noise": 0.10, "eval_loss": flat(1.6)}, {"max_steps": 750}, (59, 62)),
+    # first check with 60 points (step 300 > 30% of 750) when stuck_span is 0. Without num_classes
+    # its eval loss must agree.
+    ("noisy_flat_no_span", {"shape": flat(1.5), "noise": 0.10, "eval_loss": flat(1.6)}, {"max_steps": 750, "stuck_span": 0.0}, (59, 62)),
+    # By default, not before the flat stretch covers 45% of 750 steps (step 342.5: index 68); the
+    # 2% point estimate then has to hold over that span, which 10-20% noise delays.
+    ("noisy_flat", {"shape": flat(1.5), "noise": 0.10, "eval_loss": flat(1.6)}, {"max_steps": 750}, (68, 115)),
     # The demo's collapsed run: a 3-class label loss at ln 3 with 20% noise and eval accuracy at chance.
     ("noisy_label_loss_at_chance", {"shape": flat(1.2), "noise": 0.20, "label": True, "accuracy": 0.35},
-     {"num_classes": 3, "max_steps": 750}, (59, 62)),
+     {"num_classes": 3, "max_steps": 750}, (68, 115)),
     # Judged only from 30% of max_steps on: max_steps 2000, so from step 600 (index 119).
-    ("noisy_flat_long_run", {"shape": flat(1.5), "noise": 0.10, "eval_loss": flat(1.6)}, {"max_steps": 2000}, (119, 125)),
+    ("noisy_flat_long_run", {"shape": flat(1.5), "noise": 0.10, "eval_loss": flat(1.6)}, {"max_steps": 2000, "stuck_span": 0.0}, (119, 125)),
 ]
 
 
@@ -205,3 +210,34 @@ def test_invalid_arguments(kwargs, message):
     with pytest.raises(ValueError) as error:
         PlateauRule(**kwargs)
     assert str(error.value) == message
+
+
+def _flat_at_chance(seed=0):
+    import random
+
+    from sweeper.rules import Point
+
+    rng = random.Random(seed)
+    points = []
+    for step in range(2, 1001, 2):
+        level = math.log(3) + 9 * math.exp(-step / 10)  # falls to ln 3 by step ~50, then flat at chance
+        points.append(Point(step=step, label_loss=level * (1 + rng.gauss(0, 0.1))))
+        if step % 50 == 0:
+            points.append(Point(step=step, eval_accuracy=0.33 + rng.gauss(0, 0.01)))
+    return points
+
+
+@pytest.mark.parametrize("span, first", [(0.0, 300), (0.45, 528), (0.6, 608)])
+def test_not_improving_waits_for_a_flat_stretch_of_stuck_span(span, first):
+    # A late bloomer sits flat near chance for 35-60% of its run: the not-improving test calls a
+    # run stuck only once it has been flat over `stuck_span` x max_steps (from step ~50 here).
+    from sweeper.rules import diagnose
+
+    found = [f for f in diagnose(_flat_at_chance(), num_classes=3, max_steps=1000, stuck_span=span).findings
+             if f.evidence.get("test") == "not_improving"]
+    assert found and found[0].kind == "stuck" and found[0].step == first
+
+
+def test_stuck_span_is_validated():
+    with pytest.raises(ValueError, match=r"stuck_span must be a number in \[0, 1\), got 1.0."):
+        PlateauRule(stuck_span=1.0)

@@ -79,6 +79,25 @@ def test_late_bloomers_are_not_judged_too_slow():
     assert rate <= 0.01, judged
 
 
+def test_late_bloomers_are_not_stopped():
+    # The sweep's view: a CurveMonitor with default settings (num_classes when the curve is a label
+    # loss, max_steps its last step). A late bloomer ends best; >= 99% of 500 must run to their end.
+    from sweeper.rules import CurveMonitor, PrunerSettings
+
+    stopped = []
+    for seed in range(500):
+        curve = synthetic.late_bloomer(random.Random(seed))
+        monitor = CurveMonitor(PrunerSettings(num_classes=curve.params["num_classes"]), max_steps=curve.points[-1].step)
+        for point in curve.points:
+            if monitor.observe(point).stop:
+                found = monitor.stopped
+                stopped.append((seed, curve.params, (found.rule, found.kind, found.evidence.get("test"), found.step)))
+                break
+    rate = len(stopped) / 500
+    print(f"late bloomers stopped: {rate:.1%} ({len(stopped)})")
+    assert rate <= 0.01, stopped
+
+
 def test_too_slow_runs_are_found():
     # 3-class label losses that decay from 8-12 to only 30-90% of their start by the last step:
     # found (too slow, or stuck when the fall is lost in the noise) in >= 95% of 500, half of them

@@ -140,17 +140,19 @@ def test_unjudged_finding_waits_for_three_windows_after_the_boundary():
 
 
 def test_held_until_the_first_eval_after_the_boundary():
-    # eval every 25 points: one at the end of epoch 1 (index 49), the next at index 74, after 3W
+    # eval every 25 points: one at the end of epoch 1 (index 49), the next at index 74, after 3W.
+    # A memorising verdict needs two evals of the new epoch (one moves as much as a staircase
+    # gains): the second comes at index 99, still in epoch 2.
     rule = StaircaseRule()
     points = _curve(eval_every=25, eval_of=lambda k: 1.0 + 0.05 * k)
     found = []
-    for i, point in enumerate(points[:75]):
+    for i, point in enumerate(points[:100]):
         finding = rule.observe(point)
-        if i == PER_EPOCH + 14:
+        if i in (PER_EPOCH + 14, 74):
             assert finding is None and rule.held is not None and rule.held.kind == "unjudged"
         if finding is not None:
             found.append((i, finding))
-    assert [(i, f.kind) for i, f in found] == [(74, "memorising")]
+    assert [(i, f.kind) for i, f in found] == [(99, "memorising")]
     assert rule.held is None
 
 

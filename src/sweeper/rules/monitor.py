@@ -32,7 +32,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, Iterable, Literal
 
 from sweeper.rules.divergence import DivergenceRule, GradNormWarningRule
-from sweeper.rules.outpaced import OutpacedRule
+from sweeper.rules.outpaced import OutpacedRule, Reference
 from sweeper.rules.pace import PaceRule
 from sweeper.rules.plateau import PlateauRule
 from sweeper.rules.point import Finding, Point
@@ -62,6 +62,10 @@ class PrunerSettings:
       the stuck line at twice its fastest plausible pace is wasted compute too; judged only from
       30% of max_steps on, so that a slow start (a late bloomer) has shown its pace.
     - staircase="auto": memorising is the only staircase worth a stop.
+    - stuck_span=0.45: a run that is not improving is called stuck only once it has been flat over
+      45% of max_steps (a late bloomer sits near chance for 35-60% of its run).
+    - compare_to_best=True, compare_at_equal_progress=True: the outpaced rule compares a run with
+      the sweep's best finished trial, also at the same fraction of its steps.
     """
 
     enabled: bool = True
@@ -106,13 +110,18 @@ class PrunerSettings:
     """Too slow: even this many times the run's fastest plausible pace would not reach the stuck line by max_steps."""
     pace_after: float = 0.3
     """From this fraction of max_steps on, judge whether a noisy run still improves (stuck) and is fast enough (too slow)."""
+    stuck_span: float = 0.45
+    """A run that is not improving is stuck only once it has been flat over this fraction of max_steps (a late bloomer sits near chance for 35-60% of its run)."""
     compare_to_best: bool = True
     """Stop a run whose eval metric cannot reach the sweep's best finished trial even optimistically (needs the scheduler's reference)."""
     outpaced_after: float = 0.25
     """From this fraction of max_steps on, compare a run with the sweep's best finished trial."""
+    compare_at_equal_progress: bool = True
+    """Outpaced also at equal progress: grant a run the best finished trial's own gain from the same fraction of its steps (or 2x the run's pace, if larger) instead of a noise-driven pace bound."""
 
     def __post_init__(self) -> None:
-        for name in ("enabled", "stop_on_stuck_plateau", "stop_when_converged", "stop_when_too_slow", "compare_to_best"):
+        for name in ("enabled", "stop_on_stuck_plateau", "stop_when_converged", "stop_when_too_slow", "compare_to_best",
+                     "compare_at_equal_progress"):
             value = getattr(self, name)
             if not isinstance(value, bool):
                 raise ValueError(f"{name} must be a bool, got {value!r}.")
@@ -148,6 +157,8 @@ class PrunerSettings:
             raise ValueError(f"too_slow_margin must be >= 1, got {self.too_slow_margin!r}.")
         if not _is_number(self.pace_after) or not 0 <= self.pace_after < 1:
             raise ValueError(f"pace_after must be in [0, 1), got {self.pace_after!r}.")
+        if not _is_number(self.stuck_span) or not 0 <= self.stuck_span < 1:
+            raise ValueError(f"stuck_span must be in [0, 1), got {self.stuck_span!r}.")
         if not _is_number(self.outpaced_after) or not 0 <= self.outpaced_after < 1:
             raise ValueError(f"outpaced_after must be in [0, 1), got {self.outpaced_after!r}.")
 
@@ -218,6 +229,7 @@ class CurveMonitor:
             num_classes=settings.num_classes,
             max_steps=max_steps,
             pace_after=settings.pace_after,
+            stuck_span=settings.stuck_span,
             signal=signal,
         )
         # Pace needs to know where the run ends.
@@ -236,12 +248,15 @@ class CurveMonitor:
             else None
         )
         self._outpaced = (
-            OutpacedRule(max_steps, num_classes=settings.num_classes, after=settings.outpaced_after)
+            OutpacedRule(max_steps, num_classes=settings.num_classes, after=settings.outpaced_after,
+                         equal_progress=settings.compare_at_equal_progress)
             if max_steps and settings.compare_to_best
             else None
         )
         self.reference: float | None = None
         """The best final eval metric of the sweep's completed trials (set by the scheduler); None: no peers."""
+        self.reference_curve: list[tuple[float, float]] | None = None
+        """That best trial's evals as (fraction of its max_steps, value); None: the curve `reference` carries, if any (a `Reference`)."""
         self._findings: list[Finding] = []
         self._worst: Finding | None = None  # the finding that sets the verdict
         self._stopped: Decision | None = None
@@ -281,7 +296,7 @@ class CurveMonitor:
                 if stop is None and self._plateau_stops(found):
                     stop = found
         if self._outpaced is not None:
-            found = self._outpaced.observe(point, self.reference)
+            found = self._outpaced.observe(point, self.reference, self.reference_curve)
             if found is not None:
                 self._record(found)
                 if stop is None:
@@ -352,8 +367,17 @@ class CurveMonitor:
 
     @property
     def final_metric(self) -> float | None:
-        """The run's last eval macro-F1 (or accuracy): what the scheduler compares other runs with."""
-        return self._outpaced.latest if self._outpaced is not None else None
+        """The run's last eval macro-F1 (or accuracy): what the scheduler compares other runs with.
+        A `sweeper.rules.outpaced.Reference`: the float carries the run's eval curve by fraction of
+        max_steps, so the scheduler's reference also gives the equal-progress comparison."""
+        if self._outpaced is None or self._outpaced.latest is None:
+            return None
+        return Reference(self._outpaced.latest, self._outpaced.curve)
+
+    @property
+    def eval_curve(self) -> list[tuple[float, float]]:
+        """The run's evals of that metric as (fraction of max_steps, value); [] without max_steps."""
+        return self._outpaced.curve if self._outpaced is not None else []
 
     @property
     def findings(self) -> list[Finding]:

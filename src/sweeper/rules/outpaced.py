@@ -20,6 +20,19 @@ eval values so far (raw, no smoothing):
 - projected = level + pace x (max_steps - s), capped at 1.
 It fires when projected < reference, from `after` x max_steps on, with at least `min_evals` evals.
 
+At equal progress (when the scheduler also passes the reference trial's eval curve, by fraction
+of its max_steps): the best finished trial shows how much a run of this task still gains from the
+same point of its schedule to its end. The second projection grants the run the larger of that
+gain (the reference's median level at the run's end minus its median level at the run's current
+fraction, never below 0) and `margin` x its own fastest observed pace (the least-squares slope of
+its latter half of evals, or of all of them, whichever is faster; no standard-error term) times
+the steps it has left:
+- projected_equal = level_high + max(reference gain from here, own gain), capped at 1.
+It fires when projected_equal < reference as well. So a run is stopped only when it is behind the
+best at the same progress by more than its noise allowance, and its own pace, doubled, would not
+close the gap either: the eventual best can only be stopped by noise, or by a run whose pace
+jumps later than anything it has shown since it left chance (runs at chance are never judged).
+
 A late bloomer cannot be stopped by construction: the rule judges only runs that have left
 chance (the level is above 1/C + `chance_margin` when the number of classes C is known, and at
 least `min_gain` above the run's lowest eval). A run still flat at chance has no pace to project;
@@ -29,7 +42,7 @@ it is left to the run's own stuck and pace rules, which wait for it.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Iterable, NamedTuple
 
 from sweeper.rules._stats import _DIFF_MAD_TO_SIGMA, median
 from sweeper.rules.point import Finding, Point
@@ -43,6 +56,40 @@ class Outlook(NamedTuple):
     slope: float  # per step, least squares over the latter half
     pace_high: float  # optimistic pace per step (>= 0), margin included
     projected: float  # the optimistic value at max_steps
+    slope_all: float = 0.0  # per step, least squares over every eval
+
+
+class Reference(float):
+    """A finished run's final eval metric that also carries its eval curve, (fraction of max_steps,
+    value) pairs: what `CurveMonitor.final_metric` returns, so a scheduler that keeps the best
+    final metric as the reference keeps the curve for the equal-progress comparison with it."""
+
+    curve: tuple[tuple[float, float], ...]
+
+    def __new__(cls, value: float, curve: "Iterable[tuple[float, float]]" = ()) -> "Reference":
+        obj = super().__new__(cls, value)
+        obj.curve = tuple(curve)
+        return obj
+
+
+def _slope(xs: list[int], ys: list[float]) -> tuple[float, float] | None:
+    """(least-squares slope, sum of squared x deviations), None when the steps do not vary."""
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    if sxx <= 0:
+        return None
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx, sxx
+
+
+def curve_level(curve: "list[tuple[float, float]] | tuple[tuple[float, float], ...]", fraction: float) -> float | None:
+    """The median of the `_RECENT` evals of a reference curve ((fraction, value), sorted) nearest
+    to `fraction` at or before it (its first evals when none is before); None when empty."""
+    if not curve:
+        return None
+    upto = [v for f, v in curve if f <= fraction + 1e-9]
+    if len(upto) < _RECENT:
+        upto = [v for _, v in curve[:_RECENT]]
+    return median(upto[-_RECENT:])
 
 
 def optimistic_final(steps: list[int], values: list[float], max_steps: float, z: float = 2.0,
@@ -57,15 +104,14 @@ def optimistic_final(steps: list[int], values: list[float], max_steps: float, z:
     level = median(recent)
     level_high = level + z * 1.2533 * noise / math.sqrt(len(recent))
     half = max(3, (n + 1) // 2)
-    xs, ys = steps[-half:], values[-half:]
-    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-    sxx = sum((x - mx) ** 2 for x in xs)
-    if sxx <= 0:
+    fit = _slope(steps[-half:], values[-half:])
+    whole = _slope(steps, values)
+    if fit is None or whole is None:
         return None
-    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
+    slope, sxx = fit
     pace_high = margin * max(0.0, slope + z * noise / math.sqrt(sxx))
     projected = min(1.0, level_high + pace_high * max(0.0, max_steps - steps[-1]))
-    return Outlook(level, level_high, slope, pace_high, projected)
+    return Outlook(level, level_high, slope, pace_high, projected, whole[0])
 
 
 class OutpacedRule:
@@ -77,7 +123,7 @@ class OutpacedRule:
 
     def __init__(self, max_steps: float, num_classes: int | None = None, after: float = 0.25, z: float = 2.0,
                  margin: float = 2.0, min_noise: float = 0.02, chance_margin: float = 0.1, min_gain: float = 0.1,
-                 min_evals: int = 4, max_evals: int = 256) -> None:
+                 min_evals: int = 4, max_evals: int = 256, equal_progress: bool = True) -> None:
         if not isinstance(max_steps, (int, float)) or isinstance(max_steps, bool) or not max_steps > 0:
             raise ValueError(f"max_steps must be a number > 0, got {max_steps!r}.")
         if num_classes is not None and (not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 2):
@@ -99,6 +145,7 @@ class OutpacedRule:
         self._z, self._margin, self._min_noise = float(z), float(margin), float(min_noise)
         self._chance_margin, self._min_gain, self._min_evals = float(chance_margin), float(min_gain), min_evals
         self._max_evals = max_evals
+        self._equal_progress = bool(equal_progress)
         self._steps: list[int] = []
         self._values: list[float] = []
         self._metric: str | None = None  # "eval macro-F1" or "eval accuracy", fixed by the first eval
@@ -113,7 +160,14 @@ class OutpacedRule:
     def metric(self) -> str | None:
         return self._metric
 
-    def observe(self, point: Point, reference: float | None) -> Finding | None:
+    @property
+    def curve(self) -> list[tuple[float, float]]:
+        """The run's evals of the judged metric as (fraction of max_steps, value): what the
+        scheduler keeps of the best finished trial to compare others at equal progress."""
+        return [(step / self._max_steps, value) for step, value in zip(self._steps, self._values)]
+
+    def observe(self, point: Point, reference: float | None,
+                reference_curve: "list[tuple[float, float]] | tuple[tuple[float, float], ...] | None" = None) -> Finding | None:
         value = self._value(point)
         if value is None:
             return None  # not an eval point (the common case)
@@ -126,13 +180,34 @@ class OutpacedRule:
             return None
         if point.step < self._from_step or point.step >= self._max_steps or len(self._values) < self._min_evals:
             return None  # too early, or nothing left to save
+        if reference_curve is None:
+            reference_curve = getattr(reference, "curve", None)
         outlook = optimistic_final(self._steps, self._values, self._max_steps, self._z, self._margin, self._min_noise)
-        if outlook is None or outlook.projected >= reference:
+        if outlook is None:
             return None
+        equal = None
+        if outlook.projected >= reference:
+            equal = self._at_equal_progress(point.step, outlook, reference, reference_curve)
+            if equal is None or equal[0] >= reference:
+                return None
         if not self._left_chance(outlook.level):
             return None  # still at chance: a late bloomer looks like this (see the module docstring)
-        self.active = self._finding(point, outlook, reference)
+        self.active = self._finding(point, outlook, reference, equal)
         return self.active
+
+    def _at_equal_progress(self, step: int, outlook: Outlook, reference: float,
+                           curve: "list[tuple[float, float]] | tuple[tuple[float, float], ...] | None") -> tuple[float, float] | None:
+        """(projected_equal, the reference's level at this fraction), or None without a curve."""
+        if not self._equal_progress or not curve:
+            return None
+        fraction = step / self._max_steps
+        there = curve_level(curve, fraction)
+        end = curve_level(curve, 1.0)
+        if there is None or end is None:
+            return None
+        left = max(0.0, self._max_steps - step)
+        own = self._margin * max(0.0, outlook.slope, outlook.slope_all) * left
+        return min(1.0, outlook.level_high + max(0.0, end - there, own)), there
 
     def _value(self, point: Point) -> float | None:
         if self._metric is None:
@@ -150,14 +225,23 @@ class OutpacedRule:
             return False
         return level - min(self._values) >= self._min_gain
 
-    def _finding(self, point: Point, outlook: Outlook, reference: float) -> Finding:
+    def _finding(self, point: Point, outlook: Outlook, reference: float, equal: tuple[float, float] | None = None) -> Finding:
         metric = self._metric or "eval metric"
-        message = (
-            f"outpaced: {metric} {outlook.level:.3g} (median of the last {min(_RECENT, len(self._values))} evals) "
-            f"projected <= {outlook.projected:.3g} at step {self._max_steps:g} even optimistically "
-            f"(level +{outlook.level_high - outlook.level:.3g}, {self._margin:g}x its fastest plausible pace "
-            f"{outlook.pace_high / self._margin:.3g} per step); the best finished trial reached {reference:.3g}"
-        )
+        if equal is None:
+            message = (
+                f"outpaced: {metric} {outlook.level:.3g} (median of the last {min(_RECENT, len(self._values))} evals) "
+                f"projected <= {outlook.projected:.3g} at step {self._max_steps:g} even optimistically "
+                f"(level +{outlook.level_high - outlook.level:.3g}, {self._margin:g}x its fastest plausible pace "
+                f"{outlook.pace_high / self._margin:.3g} per step); the best finished trial reached {reference:.3g}"
+            )
+        else:
+            message = (
+                f"outpaced: {metric} {outlook.level:.3g} (median of the last {min(_RECENT, len(self._values))} evals) "
+                f"at {point.step / self._max_steps:.0%} of its steps, where the best finished trial was at {equal[1]:.3g}; "
+                f"projected <= {equal[0]:.3g} at step {self._max_steps:g} even optimistically (level "
+                f"+{outlook.level_high - outlook.level:.3g}, plus the best trial's own gain from there or {self._margin:g}x "
+                f"this run's fastest pace, whichever is larger); the best finished trial reached {reference:.3g}"
+            )
         evidence = {
             "signal": "eval_macro_f1" if metric == "eval macro-F1" else "eval_accuracy",
             "test": "outpaced",
@@ -165,8 +249,10 @@ class OutpacedRule:
             "level_high": outlook.level_high,
             "slope": outlook.slope,
             "pace_high": outlook.pace_high,
-            "projected": outlook.projected,
+            "projected": outlook.projected if equal is None else equal[0],
             "reference": reference,
+            "equal_progress": equal is not None,
+            "reference_there": equal[1] if equal is not None else None,
             "max_steps": self._max_steps,
             "evals": len(self._values),
         }

@@ -26,7 +26,9 @@ tests, for the two things a plateau can mean:
   A converged run is only ever called so by the confident test (it never stops by default).
   Early in a long run a trailing third is a short span in which a healthy decay falls little, so
   this test needs `max_steps` and judges only from `pace_after` x max_steps on (the trailing
-  third then spans at least a tenth of the run); without `max_steps` it is off. Without
+  third then spans at least a tenth of the run), and only once it holds over the trailing
+  `stuck_span` x max_steps steps as well (45% by default: a late bloomer sits flat near chance
+  for 35-60% of its run before it blooms); without `max_steps` it is off. Without
   `num_classes` the stuck level is only relative to the run's start (an LM loss over free text
   converges far above zero, often at 60-80% of its start), so the test then also needs eval
   points (and their agreement); a run with neither is judged by the confident test alone.
@@ -84,6 +86,7 @@ class PlateauRule:
         num_classes: int | None = None,
         max_steps: int | None = None,
         pace_after: float = 0.3,
+        stuck_span: float = 0.45,
         initial_points: int = 5,
         max_blocks: int = 64,
         signal: str = "auto",
@@ -108,6 +111,8 @@ class PlateauRule:
         if max_steps is not None and (not isinstance(max_steps, (int, float)) or isinstance(max_steps, bool) or not max_steps > 0):
             raise ValueError(f"max_steps must be a number > 0 or None, got {max_steps!r}.")
         check_pace_after(pace_after)
+        if not (isinstance(stuck_span, (int, float)) and not isinstance(stuck_span, bool) and 0 <= stuck_span < 1):
+            raise ValueError(f"stuck_span must be a number in [0, 1), got {stuck_span!r}.")
         if not isinstance(initial_points, int) or initial_points < 1:
             raise ValueError(f"initial_points must be an int >= 1, got {initial_points!r}.")
         if not isinstance(max_blocks, int) or max_blocks < 8:
@@ -123,6 +128,7 @@ class PlateauRule:
         self._num_classes = num_classes
         # the first step of the not-improving test (None: off)
         self._pace_from = None if max_steps is None else float(pace_after) * max_steps
+        self._stuck_span = None if max_steps is None else float(stuck_span) * max_steps  # in steps
         self._initial_points = initial_points
         self._signal = Signal(signal)
         self._n = 0
@@ -185,6 +191,8 @@ class PlateauRule:
         stalled = stalled and (self._num_classes is not None or self._held_out.logged)
         if stalled:
             stalled = self._stalled_over(min(max(target, math.ceil(n / 2)), n - self._warmup_end), sigma)
+        if stalled:
+            stalled = self._flat_for_span(point.step, sigma)
         if not (flat or stalled):
             if self.active is not None and fall - z * se > need:
                 self.active = None  # confidently improving again: a later plateau is a new one
@@ -224,6 +232,26 @@ class PlateauRule:
         }
         self.active = Finding(self.name, point.step, point.epoch, kind, message, evidence)
         return self.active
+
+    def _flat_for_span(self, step: int, sigma: float) -> bool:
+        """The not-improving test over the trailing `stuck_span` x max_steps steps (after warm-up):
+        a late bloomer sits near chance for 35-60% of its run, so a flat stretch shorter than that
+        is no evidence of a stuck run."""
+        span = self._stuck_span
+        if not span:
+            return True
+        cutoff = step - span
+        blocks = self._blocks
+        if not blocks or blocks[0].first_step > cutoff:
+            return False  # the run is not that long yet
+        count = 0
+        for block in reversed(blocks):
+            if block.last_step < cutoff:
+                break
+            count += block.count
+        if count > self._n - self._warmup_end:
+            return False  # the span reaches into warm-up
+        return self._stalled_over(max(count, self._min_points), sigma)
 
     def _stalled_over(self, target: int, sigma: float) -> bool:
         """The not-improving test over the trailing `target` points (the latter half of the run)."""

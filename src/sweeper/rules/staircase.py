@@ -2,7 +2,8 @@
 
 The model meets the same samples again and the training loss drops at once. Harmless when
 eval metrics improve with it ("improving"), memorisation when they stall or eval loss rises
-("memorising"); without eval points around the boundary the kind is "unjudged".
+("memorising", confirmed by a second eval of the new epoch when one comes); without eval points
+around the boundary the kind is "unjudged".
 
 How a boundary is judged (all on raw values, no smoothing):
 
@@ -187,6 +188,9 @@ def judge_eval(
     return kind, evidence, "; ".join(words)
 
 
+_MEMORISING_EVALS = 2  # evals of the new epoch a "memorising" verdict needs (unless no more come)
+
+
 class _Boundary:
     """A boundary being judged: the epoch that ended, the points after it, the evals around it."""
 
@@ -201,7 +205,7 @@ class _Boundary:
         self.window = window
         self.after: list[float] = []
         self.eval_before = eval_before
-        self.eval_after: EvalSnapshot | None = None
+        self.eval_after: list[EvalSnapshot] | None = None  # the new epoch's evals so far
         self.held: Finding | None = None  # fired on training evidence, waiting for the first eval after
 
 
@@ -210,8 +214,11 @@ class StaircaseRule:
 
     `observe` returns a finding when its evidence is complete: at `3 W` points into the new
     epoch if no eval was logged in the epoch before (kind "unjudged"), otherwise when the first
-    eval point of the new epoch arrives (kind "memorising" or "improving"). If that eval never
-    comes before the next boundary, or before `finish()`, the finding is emitted "unjudged".
+    eval point of the new epoch arrives (kind "improving" or "unjudged"), or, for "memorising",
+    when the second one agrees (one eval of a small eval set moves as much as a staircase gains
+    in an epoch; with one eval in the epoch, memorising is called at the next boundary or at
+    `finish()`). If no eval comes before the next boundary, or before `finish()`, the finding is
+    emitted "unjudged".
     `held` shows a finding fired on training evidence that still waits for its eval point.
     Without `epoch` on the points there is no staircase judgement at all.
     """
@@ -286,6 +293,8 @@ class StaircaseRule:
         if boundary is None:
             return None
         if boundary.held is not None:
+            if boundary.eval_after:
+                return self._decide(boundary, final=True)  # memorising on the evals it got
             return self._unjudged(boundary, "the run ended before an eval point in the new epoch")
         if boundary.before and len(boundary.after) >= boundary.window:
             return self._judge(boundary, final="the run ended before an eval point in the new epoch")
@@ -332,6 +341,8 @@ class StaircaseRule:
         if boundary is None:
             return None
         if boundary.held is not None:
+            if boundary.eval_after:
+                return self._decide(boundary, final=True)  # memorising on the evals it got
             return self._unjudged(boundary, "no eval point in the epoch after the boundary")
         if boundary.before and len(boundary.after) >= boundary.window:
             return self._judge(boundary, final="no eval point in the epoch after the boundary")
@@ -352,10 +363,8 @@ class StaircaseRule:
                 self._boundary = None
             why = "no eval point in the epoch before the boundary" if self._last_eval else "no eval points logged"
             return self._unjudged(boundary, why)
-        if boundary.eval_after is not None:
-            if boundary is self._boundary:
-                self._boundary = None
-            return self._with_eval(boundary)
+        if boundary.eval_after:
+            return self._decide(boundary, final=final is not None)
         if final is not None:
             return self._unjudged(boundary, final)
         return None  # held until the first eval point of the new epoch
@@ -376,17 +385,18 @@ class StaircaseRule:
         self._epoch_evals.append(snapshot)
         self._last_eval = (index, snapshot)
         boundary = self._boundary
-        if boundary is None or index < boundary.index or boundary.eval_after is not None:
+        if boundary is None or index < boundary.index:
             return None
         if index > boundary.index:
             if boundary.held is not None:
                 self._boundary = None
+                if boundary.eval_after:
+                    return self._decide(boundary, final=True)  # the epoch ended: judge on the evals it got
                 return self._unjudged(boundary, "no eval point in the epoch after the boundary")
             return None
-        boundary.eval_after = snapshot
+        boundary.eval_after = (boundary.eval_after or []) + [snapshot]
         if boundary.held is not None:
-            self._boundary = None
-            return self._with_eval(boundary)
+            return self._decide(boundary)
         return None
 
     # -- findings --------------------------------------------------------------------------
@@ -419,7 +429,27 @@ class StaircaseRule:
         held = boundary.held
         return Finding(held.rule, held.step, held.epoch, "unjudged", f"{held.message}; eval not judged: {why}", dict(held.evidence))
 
+    def _decide(self, boundary: _Boundary, final: bool = False) -> Finding | None:
+        """Judge a held boundary on the new epoch's evals so far. "improving" (or "unjudged") at the
+        first of them; "memorising" only once `_MEMORISING_EVALS` of them agree, or when no more
+        will come (`final`): one eval of 120 examples moves 0.02-0.08, as much as a staircase gains."""
+        kind, _, _ = judge_eval(boundary.eval_before, boundary.eval_after, self._eval_tolerance)
+        if kind == "memorising" and not final and len(boundary.eval_after) < _MEMORISING_EVALS:
+            return None  # wait for the next eval of the new epoch
+        if boundary is self._boundary:
+            self._boundary = None
+        return self._with_eval(boundary)
+
     def _with_eval(self, boundary: _Boundary) -> Finding:
         held = boundary.held
-        kind, evidence, words = judge_eval(boundary.eval_before, boundary.eval_after, self._eval_tolerance)
+        after = boundary.eval_after
+        kind, evidence, words = judge_eval(boundary.eval_before, after[:1], self._eval_tolerance)
+        if len(after) > 1:
+            # judged at the first eval of the new epoch (its words), confirmed by all of them so far
+            kind_all, evidence_all, words_all = judge_eval(boundary.eval_before, after, self._eval_tolerance)
+            if kind_all != "memorising" or kind != "memorising":
+                kind, evidence, words = kind_all, evidence_all, words_all
+            else:
+                words += f"; still memorising over the new epoch's first {len(after)} evals"
+                evidence = {**evidence, "confirmed_by_evals": len(after)}
         return Finding(held.rule, held.step, held.epoch, kind, f"{held.message}; {words}", {**held.evidence, **evidence})
