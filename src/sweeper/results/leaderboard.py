@@ -15,7 +15,6 @@ from typing import Any, Iterable
 from sweeper.errors import SweeperError
 from sweeper.results.store import atomic_write_text
 
-STATUSES = ("completed", "pruned", "errored", "running", "pending")
 
 SUMMARY_COLUMNS = (
     "steps_done",
