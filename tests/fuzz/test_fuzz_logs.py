@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from sweeper.errors import SweeperError
 from sweeper.logs import read_log
 from sweeper.rules import diagnose
+from mutation import json_paths
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "real-logs"
 HF_STATE = "gemma7b_lora_kgllm_5ep_healthy_nangrad_trainer_state.json"
@@ -82,22 +83,11 @@ READER_KEYS = [
 keys = st.one_of(st.sampled_from(READER_KEYS), st.text(max_size=8))
 
 
-def _paths(value: Any, prefix: tuple = ()) -> list[tuple]:
-    out = [prefix]
-    if isinstance(value, dict):
-        for key, child in value.items():
-            out.extend(_paths(child, prefix + (key,)))
-    elif isinstance(value, list):
-        for index, child in enumerate(value):
-            out.extend(_paths(child, prefix + (index,)))
-    return out
-
-
 @st.composite
 def mutated_json(draw: st.DrawFn, value: Any) -> Any:
     """`value` with a few random edits: a value replaced, a key deleted or added, an item dropped."""
     for _ in range(draw(st.integers(1, 4))):
-        paths = _paths(value)
+        paths = json_paths(value)
         path = draw(st.sampled_from(paths))
         op = draw(st.sampled_from(["replace", "delete", "add", "replace"]))
         if not path:

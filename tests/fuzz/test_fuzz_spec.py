@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from sweeper.errors import SweeperError
 from sweeper.spec import SweepSpec, load_spec
 from sweeper.spec.schema import SEARCHABLE
+from mutation import json_paths
 
 _WORK = Path(tempfile.mkdtemp(prefix="sweeper-fuzz-spec-"))
 atexit.register(shutil.rmtree, _WORK, ignore_errors=True)
@@ -198,22 +199,11 @@ odd_values = st.one_of(
 )
 
 
-def _paths(value: Any, prefix: tuple = ()) -> list[tuple]:
-    out = [prefix]
-    if isinstance(value, dict):
-        for key, child in value.items():
-            out.extend(_paths(child, prefix + (key,)))
-    elif isinstance(value, list):
-        for index, child in enumerate(value):
-            out.extend(_paths(child, prefix + (index,)))
-    return out
-
-
 @st.composite
 def mutated_spec(draw: st.DrawFn) -> Any:
     spec: Any = copy.deepcopy(VALID)
     for _ in range(draw(st.integers(1, 4))):
-        path = draw(st.sampled_from(_paths(spec)))
+        path = draw(st.sampled_from(json_paths(spec)))
         if not path:
             continue
         parent = spec
@@ -233,7 +223,7 @@ def mutated_spec(draw: st.DrawFn) -> Any:
 
 # Keys a user would --set (every key of the valid spec, every train setting), and random ones.
 OVERRIDE_KEYS = sorted(
-    {".".join(map(str, path)) for path in _paths(VALID) if path and not isinstance(path[-1], int)}
+    {".".join(map(str, path)) for path in json_paths(VALID) if path and not isinstance(path[-1], int)}
     | {f"train.{name}" for name in SEARCHABLE}
     | {f"search.space.{name}.choice" for name in SEARCHABLE}
 )

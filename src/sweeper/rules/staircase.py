@@ -289,16 +289,7 @@ class StaircaseRule:
 
     def finish(self) -> Finding | None:
         """End of the run: judge a boundary whose after-window is incomplete, release a held finding."""
-        boundary, self._boundary = self._boundary, None
-        if boundary is None:
-            return None
-        if boundary.held is not None:
-            if boundary.eval_after:
-                return self._decide(boundary, final=True)  # memorising on the evals it got
-            return self._unjudged(boundary, "the run ended before an eval point in the new epoch")
-        if boundary.before and len(boundary.after) >= boundary.window:
-            return self._judge(boundary, final="the run ended before an eval point in the new epoch")
-        return None
+        return self._release("the run ended before an eval point in the new epoch")
 
     # -- training points -------------------------------------------------------------------
 
@@ -337,15 +328,19 @@ class StaircaseRule:
 
     def _close_boundary(self) -> Finding | None:
         """A new boundary arrives: finish the previous one with the points it got."""
+        return self._release("no eval point in the epoch after the boundary")
+
+    def _release(self, why_no_eval: str) -> Finding | None:
+        """No more points will come for the open boundary: decide it on what it got."""
         boundary, self._boundary = self._boundary, None
         if boundary is None:
             return None
         if boundary.held is not None:
             if boundary.eval_after:
                 return self._decide(boundary, final=True)  # memorising on the evals it got
-            return self._unjudged(boundary, "no eval point in the epoch after the boundary")
+            return self._unjudged(boundary, why_no_eval)
         if boundary.before and len(boundary.after) >= boundary.window:
-            return self._judge(boundary, final="no eval point in the epoch after the boundary")
+            return self._judge(boundary, final=why_no_eval)
         return None
 
     def _judge(self, boundary: _Boundary, final: str | None = None) -> Finding | None:

@@ -86,6 +86,17 @@ def _boundaries(steps: list[int], epochs_: list[float]) -> list[int]:
     return out
 
 
+def _decay_levels(start: float, floor: float, tau: float, progress: list[float]) -> list[float]:
+    """Exponential decay from `start` towards `floor` over the run's progress (0..1)."""
+    return [floor + (start - floor) * math.exp(-p / tau) for p in progress]
+
+
+def _floor_reaching(start: float, final: float, tau: float) -> float:
+    """The asymptote that puts the last step (progress 1) of a decay from `start` at `final`."""
+    decay = math.exp(-1.0 / tau)
+    return (final - start * decay) / (1.0 - decay)
+
+
 def _noisy(rng: random.Random, level: float, sigma: float, spike_rate: float) -> float:
     value = level * (1.0 + rng.gauss(0.0, sigma))
     if spike_rate and rng.random() < spike_rate:
@@ -123,7 +134,7 @@ def healthy(rng: random.Random, n: int | None = None) -> SyntheticCurve:
     warmup = rng.choice((0.0, 0.03, 0.1))
     steps, epochs_ = _layout(rng, n, epochs, interval)
     progress = _lr_progress(n, warmup)
-    levels = [floor + (start - floor) * math.exp(-p / tau) for p in progress]
+    levels = _decay_levels(start, floor, tau, progress)
     losses = [_noisy(rng, level, sigma, spike_rate) for level in levels]
     eval_every = rng.choice((0, max(1, n // 10)))
     eval_floor = floor * 1.1
@@ -142,14 +153,13 @@ def healthy_label(rng: random.Random, n: int | None = None) -> SyntheticCurve:
     start = rng.uniform(1.5, 12.0)
     final = rng.uniform(0.05, 0.45)
     tau = rng.uniform(0.08, 0.6)
-    decay = math.exp(-1.0 / tau)
-    floor = (final - start * decay) / (1.0 - decay)  # the asymptote that puts the last step at `final`
+    floor = _floor_reaching(start, final, tau)
     sigma = rng.uniform(0.005, 0.15)  # label losses of small batches are noisy
     spike_rate = rng.choice((0.0, 0.0, 0.005, 0.02))
     warmup = rng.choice((0.0, 0.03, 0.1))
     steps, epochs_ = _layout(rng, n, epochs, interval)
     progress = _lr_progress(n, warmup)
-    levels = [floor + (start - floor) * math.exp(-p / tau) for p in progress]
+    levels = _decay_levels(start, floor, tau, progress)
     losses = [_noisy(rng, level, sigma, spike_rate) for level in levels]
     eval_every = rng.choice((0, max(1, n // 10)))
     lrs = _lr_schedule(n, warmup)
@@ -324,13 +334,12 @@ def too_slow(rng: random.Random, n: int | None = None) -> SyntheticCurve:
     start = rng.uniform(8.0, 12.0)
     final = start * rng.uniform(0.3, 0.9)
     tau = rng.uniform(0.3, 2.0)
-    decay = math.exp(-1.0 / tau)
-    floor = (final - start * decay) / (1.0 - decay)
+    floor = _floor_reaching(start, final, tau)
     sigma = rng.uniform(0.005, 0.15)
     spike_rate = rng.choice((0.0, 0.0, 0.005, 0.02))
     steps, epochs_ = _layout(rng, n, epochs, interval)
     progress = _lr_progress(n, warmup)
-    levels = [floor + (start - floor) * math.exp(-p / tau) for p in progress]
+    levels = _decay_levels(start, floor, tau, progress)
     losses = [_noisy(rng, level, sigma, spike_rate) for level in levels]
     eval_every = rng.choice((0, max(1, n // 10)))
     lrs = _lr_schedule(n, warmup)
