@@ -7,7 +7,9 @@ STOP when the monitor's policy says so. All judgement lives in `sweeper.rules`.
 The one cross-trial input: the best final eval metric (macro-F1, else accuracy) of the trials that
 ran to their end without being pruned. Each monitor gets it as its `reference` before every point,
 so a trial whose eval metric cannot reach it even optimistically is stopped ("outpaced", see
-sweeper.rules.outpaced; `PrunerSettings.compare_to_best`).
+sweeper.rules.outpaced; `PrunerSettings.compare_to_best`). And the finished trials themselves
+(final metric and eval curve): a trial still at chance where finished ones were at chance too, none
+of them ending near the best, is stopped ("precedent", sweeper.rules.precedent).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from sweeper.rules import CurveMonitor, Point, PrunerSettings
+from sweeper.rules.outpaced import Reference
 
 
 POINTS = "points"  # a result may carry a batch of points under this key, oldest first
@@ -42,6 +45,7 @@ class ConvergenceScheduler(FIFOScheduler):
         self._monitors: dict[str, CurveMonitor] = {}
         self._pruned: dict[str, int] = {}  # trial_id -> step at which it was stopped
         self._best: float | None = None  # best final eval metric of the completed trials
+        self._finished: list[Reference] = []  # final eval metric and curve of each completed trial
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
         for point in result_points(result):
@@ -49,6 +53,7 @@ class ConvergenceScheduler(FIFOScheduler):
                 continue  # a result without a step is not a curve point
             monitor = self._monitor(trial.trial_id, point)
             monitor.reference = self._best
+            monitor.precedents = self._finished
             decision = monitor.observe(Point.from_mapping(point))
             if decision.action == "stop" and self._settings.enabled:
                 self._pruned[trial.trial_id] = int(point["step"])
@@ -71,8 +76,10 @@ class ConvergenceScheduler(FIFOScheduler):
         if monitor is not None:
             monitor.finish()  # releases a staircase that was waiting for an eval point
             final = monitor.final_metric
-            if final is not None and trial.trial_id not in self._pruned and (self._best is None or final > self._best):
-                self._best = final  # a trial we let finish: the bar the others must be able to reach
+            if final is not None and trial.trial_id not in self._pruned:
+                self._finished.append(final)  # what a run at this point of its schedule went on to do
+                if self._best is None or final > self._best:
+                    self._best = final  # a trial we let finish: the bar the others must be able to reach
         super().on_trial_complete(tune_controller, trial, result)
 
     @property

@@ -14,6 +14,10 @@ The policy (PrunerSettings):
   completed trials): even an optimistic projection of the run's eval metric to max_steps stays
   below that best. Stop if `compare_to_best`, staircase or not (it judges the eval metric, not the
   training curve's shape). Never fires without a reference (`diagnose`: a log has no peers).
+- no precedent (plateau kind "precedent", sweeper.rules.precedent; needs max_steps, num_classes
+  and the sweep's finished runs in `CurveMonitor.precedents`, set by the scheduler): the run's eval
+  metric is still at chance where at least `precedent_min_peers` finished runs of the sweep were at
+  chance too, and none of those ended near the sweep's best. Stop if `compare_to_precedent`.
 - staircase: "auto" stops when memorising (eval loss rose or accuracy/F1 stalled across the
   boundary), keeps training and flags when improving, flags only when unjudged; "stop" stops on
   any staircase; "flag" never stops.
@@ -29,13 +33,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields, replace
-from typing import Any, Iterable, Literal
+from typing import Any, Iterable, Literal, Sequence
 
 from sweeper.rules.divergence import DivergenceRule, GradNormWarningRule
 from sweeper.rules.outpaced import OutpacedRule, Reference
 from sweeper.rules.pace import PaceRule
 from sweeper.rules.plateau import PlateauRule
 from sweeper.rules.point import Finding, Point
+from sweeper.rules.precedent import PrecedentRule
 from sweeper.rules.signal import SIGNAL_CHOICES
 from sweeper.rules.staircase import StaircaseRule
 
@@ -66,6 +71,11 @@ class PrunerSettings:
       45% of max_steps (a late bloomer sits near chance for 35-60% of its run).
     - compare_to_best=True, compare_at_equal_progress=True: the outpaced rule compares a run with
       the sweep's best finished trial, also at the same fraction of its steps.
+    - compare_to_precedent=True, precedent_after=0.3, precedent_min_peers=2: a run still at chance
+      at 30% of its steps or later is stopped once two finished runs of the sweep were at chance
+      there too and neither came near the best (one finished late bloomer keeps every later one).
+      From 10% or 25% on, the demo corpus's replay lost its best trial in 1.5% of sweeps (w-explain
+      runs that leave chance at 25-33% of their steps); from 30%, in none.
     """
 
     enabled: bool = True
@@ -118,10 +128,16 @@ class PrunerSettings:
     """From this fraction of max_steps on, compare a run with the sweep's best finished trial."""
     compare_at_equal_progress: bool = True
     """Outpaced also at equal progress: grant a run the best finished trial's own gain from the same fraction of its steps (or 2x the run's pace, if larger) instead of a noise-driven pace bound."""
+    compare_to_precedent: bool = True
+    """Stop a run whose eval metric is still at chance where finished runs of the sweep were at chance too and none of them came near the best (needs num_classes and the scheduler's finished runs)."""
+    precedent_after: float = 0.3
+    """From this fraction of max_steps on, ask the sweep's finished runs about a run still at chance."""
+    precedent_min_peers: int = 2
+    """The finished runs that must have been at chance at the same fraction of their steps, none of them ending near the best, before a run at chance is stopped."""
 
     def __post_init__(self) -> None:
         for name in ("enabled", "stop_on_stuck_plateau", "stop_when_converged", "stop_when_too_slow", "compare_to_best",
-                     "compare_at_equal_progress"):
+                     "compare_at_equal_progress", "compare_to_precedent"):
             value = getattr(self, name)
             if not isinstance(value, bool):
                 raise ValueError(f"{name} must be a bool, got {value!r}.")
@@ -159,8 +175,13 @@ class PrunerSettings:
             raise ValueError(f"pace_after must be in [0, 1), got {self.pace_after!r}.")
         if not _is_number(self.stuck_span) or not 0 <= self.stuck_span < 1:
             raise ValueError(f"stuck_span must be in [0, 1), got {self.stuck_span!r}.")
-        if not _is_number(self.outpaced_after) or not 0 <= self.outpaced_after < 1:
-            raise ValueError(f"outpaced_after must be in [0, 1), got {self.outpaced_after!r}.")
+        for name in ("outpaced_after", "precedent_after"):
+            value = getattr(self, name)
+            if not _is_number(value) or not 0 <= value < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {value!r}.")
+        if (not isinstance(self.precedent_min_peers, int) or isinstance(self.precedent_min_peers, bool)
+                or self.precedent_min_peers < 1):
+            raise ValueError(f"precedent_min_peers must be an int >= 1, got {self.precedent_min_peers!r}.")
 
     def grace(self, max_steps: int | None) -> int:
         """The first step at which anything but divergence may stop a run."""
@@ -253,10 +274,18 @@ class CurveMonitor:
             if max_steps and settings.compare_to_best
             else None
         )
+        self._precedent = (
+            PrecedentRule(max_steps, settings.num_classes, after=settings.precedent_after,
+                          min_peers=settings.precedent_min_peers)
+            if max_steps and settings.num_classes and settings.compare_to_precedent
+            else None
+        )
         self.reference: float | None = None
         """The best final eval metric of the sweep's completed trials (set by the scheduler); None: no peers."""
         self.reference_curve: list[tuple[float, float]] | None = None
         """That best trial's evals as (fraction of its max_steps, value); None: the curve `reference` carries, if any (a `Reference`)."""
+        self.precedents: Sequence[Reference] = ()
+        """The sweep's finished runs (final eval metric with its curve), set by the scheduler; (): none."""
         self._findings: list[Finding] = []
         self._worst: Finding | None = None  # the finding that sets the verdict
         self._stopped: Decision | None = None
@@ -301,6 +330,12 @@ class CurveMonitor:
                 self._record(found)
                 if stop is None:
                     stop = found
+        if self._precedent is not None:
+            found = self._precedent.observe(point, self.precedents)
+            if found is not None:
+                self._record(found)
+                if stop is None:
+                    stop = found
         if self._stopped is not None:
             return self._stopped
         if stop is None and point.step >= self._grace:
@@ -313,6 +348,8 @@ class CurveMonitor:
                 stop = self._pace.active
             elif self._outpaced is not None and self._outpaced.active is not None:
                 stop = self._outpaced.active
+            elif self._precedent is not None and self._precedent.active is not None:
+                stop = self._precedent.active
         if stop is None:
             return CONTINUE
         if stop.rule != "divergence" and point.step < self._grace:

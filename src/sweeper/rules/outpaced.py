@@ -92,6 +92,20 @@ def curve_level(curve: "list[tuple[float, float]] | tuple[tuple[float, float], .
     return median(upto[-_RECENT:])
 
 
+def judged_value(point: Point, metric: str | None) -> tuple[str | None, float | None]:
+    """(metric, value) of an eval point: the metric a run is judged on is fixed by its first eval
+    that has one, eval macro-F1 else eval accuracy; value None on a point without it."""
+    if metric is None:
+        if point.eval_macro_f1 is not None:
+            metric = "eval macro-F1"
+        elif point.eval_accuracy is not None:
+            metric = "eval accuracy"
+        else:
+            return None, None
+    value = point.eval_macro_f1 if metric == "eval macro-F1" else point.eval_accuracy
+    return metric, value if value is not None and math.isfinite(value) else None
+
+
 def optimistic_final(steps: list[int], values: list[float], max_steps: float, z: float = 2.0,
                      margin: float = 2.0, min_noise: float = 0.02) -> Outlook | None:
     """The optimistic projection of a metric (higher is better) to `max_steps`; None with < 3 values."""
@@ -168,7 +182,7 @@ class OutpacedRule:
 
     def observe(self, point: Point, reference: float | None,
                 reference_curve: "list[tuple[float, float]] | tuple[tuple[float, float], ...] | None" = None) -> Finding | None:
-        value = self._value(point)
+        self._metric, value = judged_value(point, self._metric)
         if value is None:
             return None  # not an eval point (the common case)
         self._steps.append(point.step)
@@ -208,17 +222,6 @@ class OutpacedRule:
         left = max(0.0, self._max_steps - step)
         own = self._margin * max(0.0, outlook.slope, outlook.slope_all) * left
         return min(1.0, outlook.level_high + max(0.0, end - there, own)), there
-
-    def _value(self, point: Point) -> float | None:
-        if self._metric is None:
-            if point.eval_macro_f1 is not None:
-                self._metric = "eval macro-F1"
-            elif point.eval_accuracy is not None:
-                self._metric = "eval accuracy"
-            else:
-                return None
-        value = point.eval_macro_f1 if self._metric == "eval macro-F1" else point.eval_accuracy
-        return value if value is not None and math.isfinite(value) else None
 
     def _left_chance(self, level: float) -> bool:
         if self._num_classes is not None and level <= 1.0 / self._num_classes + self._chance_margin:
