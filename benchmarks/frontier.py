@@ -137,9 +137,10 @@ def measure(config: tuple[str, str, Any], trials_by_order: list[list[Any]]) -> d
 _ORDERS: list[list[Any]] = []
 
 
-def _measure(config: tuple[str, str, Any]) -> dict[str, Any]:
+def _measure(index: int) -> dict[str, Any]:
+    """Worker: the configuration by index (its factories are closures, which do not pickle)."""
     bench._quiet()
-    return measure(config, _ORDERS)
+    return measure(configurations()[index], _ORDERS)
 
 
 def frontier(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -203,9 +204,9 @@ def main(argv: list[str] | None = None) -> int:
         import multiprocessing
 
         with multiprocessing.get_context("fork").Pool(args.workers) as pool:
-            rows = pool.map(_measure, configs, chunksize=1)
+            rows = pool.map(_measure, range(len(configs)), chunksize=1)
     else:
-        rows = [_measure(c) for c in configs]
+        rows = [_measure(i) for i in range(len(configs))]
     front = frontier(rows)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
