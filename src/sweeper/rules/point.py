@@ -71,8 +71,8 @@ class Point:
 class Finding:
     """What a rule saw, where, and the numbers that made it fire.
 
-    `kind` refines the rule: plateau -> "stuck" | "too_slow" | "converged"; staircase -> "memorising" |
-    "improving" | "unjudged"; divergence -> "non_finite" | "rising" | "fp16_overflow";
+    `kind` refines the rule: plateau -> "stuck" | "too_slow" | "converged" | "outpaced" | "precedent";
+    staircase -> "memorising" | "improving" | "unjudged"; divergence -> "non_finite" | "rising" | "fp16_overflow";
     warning -> e.g. "non_finite_grad_norm".
     """
 
