@@ -49,14 +49,13 @@ Fires once; `active` holds the finding while the latest check still finds the sa
 from __future__ import annotations
 
 import math
-from collections import deque
 from typing import NamedTuple
 
-from sweeper.rules._blocks import BlockBuffer, Thirds, thirds
-from sweeper.rules._heldout import HeldOut, check_gain
+from sweeper.rules._blocks import Thirds, thirds
+from sweeper.rules._heldout import check_gain
 from sweeper.rules._stats import noise_sigma
+from sweeper.rules._trail import Trail
 from sweeper.rules.point import Finding, Point
-from sweeper.rules.signal import Signal
 
 
 def check_pace_after(pace_after: float) -> None:
@@ -134,56 +133,35 @@ class PaceRule:
         self._accuracy_gain = float(accuracy_gain)
         self._eval_loss_gain = float(eval_loss_gain)
         self._num_classes = num_classes
-        self._initial_points = initial_points
-        self._signal = Signal(signal)
-        self._n = 0
-        self._initial: list[float] = []
-        self._recent: deque[float] = deque(maxlen=64)
-        self._buffer = BlockBuffer(max_blocks)
+        self._trail = Trail(signal, initial_points, max_blocks)
         self._last_check = 0
-        self._lr: float | None = None
-        self._warmup_end = 0  # points seen when the learning rate last rose
-        self._held_out = HeldOut()
         self._fired: Finding | None = None
         self.active: Finding | None = None
 
     def observe(self, point: Point) -> Finding | None:
-        self._held_out.observe(point, self._signal)
-        value = self._signal.value(point)
-        if value is None or not math.isfinite(value):
-            return None  # eval-only point, or a broken value (divergence judges those)
-        self._n += 1
-        lr = point.learning_rate
-        if lr is not None and math.isfinite(lr):
-            if self._lr is not None and lr > self._lr:
-                self._warmup_end = self._n  # still warming up: the pace is not the run's pace yet
-            self._lr = lr
-        if len(self._initial) < self._initial_points:
-            self._initial.append(value)
-        self._recent.append(value)
-        if not self._buffer.add(value, point.step):
+        if not self._trail.add(point):
             return None
         step = point.step
         if step < self._from_step or step >= self._max_steps:
             return None  # too early to judge the pace, or nothing left to save
-        n = self._n
-        if n - self._warmup_end < self._min_points or n - self._last_check < max(1, n // 64):
+        n = self._trail.n
+        if n - self._trail.warmup_end < self._min_points or n - self._last_check < max(1, n // 64):
             return None  # too few points since warm-up, or judged a moment ago
         self._last_check = n
         return self._check(point)
 
     def _check(self, point: Point) -> Finding | None:
-        if self._num_classes is None and not self._held_out.logged:
+        if self._num_classes is None and not self._trail.held_out.logged:
             return None  # a stuck line relative to the start is a guess: wait for eval points to agree
-        since = self._n - self._warmup_end
-        sigma = noise_sigma(self._recent)
+        since = self._trail.n - self._trail.warmup_end
+        sigma = noise_sigma(self._trail.recent)
         whole = self._project(since, point.step, sigma)
         recent = self._project(max(self._min_points, math.ceil(self._recent_fraction * since)), point.step, sigma)
         if whole is None or recent is None:
             return None
         best = whole if whole.value <= recent.value else recent  # the more optimistic of the two
         line, line_words = self._stuck_line()
-        held_out = self._held_out
+        held_out = self._trail.held_out
         if best.value <= line or held_out.learning(self._num_classes, self._chance_margin, self._accuracy_gain, self._eval_loss_gain):
             self.active = None
             return None
@@ -196,7 +174,7 @@ class PaceRule:
         return self.active
 
     def _project(self, target: int, step: int, sigma: float) -> Projection | None:
-        line = thirds(self._buffer.trailing(target))
+        line = thirds(self._trail.buffer.trailing(target))
         if line is None or line.end_step <= line.start_step:
             return None
         z = self._z
@@ -213,7 +191,7 @@ class PaceRule:
             return self._stuck_fraction * ln_c, f"{self._stuck_fraction:g} x ln {classes} = {self._stuck_fraction * ln_c:.3g}"
         # The highest of the first values, not their median: a short run can fall a long way within
         # its first few points, and a higher start only lowers the bar the run has to clear.
-        initial = max(self._initial)
+        initial = max(self._trail.initial)
         return self._stuck_ratio * initial, f"{self._stuck_ratio:.0%} of its start {initial:.3g}"
 
     def _kind(self, level: float, fall_z: float) -> tuple[str, str]:
@@ -224,7 +202,7 @@ class PaceRule:
             if level >= 2.0 * ln_c:
                 # Not even down to chance level: still learning to put its mass on the C labels.
                 return "too_slow", f"still far above chance level (2 x ln {classes} = {2 * ln_c:.3g})"
-            accuracy = self._held_out.accuracy
+            accuracy = self._trail.held_out.accuracy
             if accuracy is not None and accuracy <= 1.0 / classes + self._chance_margin:
                 # At chance level and guessing: collapsed to the class prior, however slowly it still moves.
                 return "stuck", f"collapsed to the class prior: eval accuracy {accuracy:.3f} is near chance (1/{classes} = {1.0 / classes:.3f})"
@@ -233,7 +211,7 @@ class PaceRule:
         return "stuck", f"no significant fall since warm-up (z = {fall_z:.1f})"
 
     def _make_finding(self, point: Point, best: Projection, whole: Projection, fall_z: float, line: float, line_words: str) -> Finding:
-        name = self._signal.name
+        name = self._trail.signal.name
         fit = best.line
         max_steps = self._max_steps
         kind, why = self._kind(best.level, fall_z)
@@ -246,11 +224,11 @@ class PaceRule:
             f"{how}; even at {self._margin:g}x its fastest plausible pace ({-best.pace_lo:.3g} per step) it would still be "
             f"{best.value:.3g} at step {max_steps:g}, above the stuck line ({line_words})"
         )
-        held_out = self._held_out.words()
+        held_out = self._trail.held_out.words()
         if held_out and "eval accuracy" not in why:
             message += f"; {held_out}"
         evidence = {
-            "signal": self._signal.field or "loss",
+            "signal": self._trail.signal.field or "loss",
             "test": "pace",
             "fall_z": fall_z,
             "window_points": fit.covered,
@@ -264,7 +242,7 @@ class PaceRule:
             "max_steps": max_steps,
             "projected": best.value,
             "stuck_line": line,
-            "noise_sigma": noise_sigma(self._recent),
+            "noise_sigma": noise_sigma(self._trail.recent),
         }
-        evidence.update(self._held_out.evidence())
+        evidence.update(self._trail.held_out.evidence())
         return Finding(self.name, point.step, point.epoch, kind, message, evidence)

@@ -50,14 +50,13 @@ State is O(max_blocks) (sweeper.rules._blocks): a 10,000-point run costs the sam
 from __future__ import annotations
 
 import math
-from collections import deque
 
-from sweeper.rules._blocks import BlockBuffer, thirds
-from sweeper.rules._heldout import HeldOut, check_gain
+from sweeper.rules._blocks import thirds
+from sweeper.rules._heldout import check_gain
 from sweeper.rules._stats import median, noise_sigma
+from sweeper.rules._trail import Trail
 from sweeper.rules.point import Finding, Point
 from sweeper.rules.pace import check_pace_after
-from sweeper.rules.signal import Signal
 
 # sd(median of k points) = 1.2533 sigma / sqrt(k); the fall is 1.5 x a difference of two such medians.
 _SE_FACTOR = 1.5 * math.sqrt(2.0) * 1.2533141373155001
@@ -129,55 +128,34 @@ class PlateauRule:
         # the first step of the not-improving test (None: off)
         self._pace_from = None if max_steps is None else float(pace_after) * max_steps
         self._stuck_span = None if max_steps is None else float(stuck_span) * max_steps  # in steps
-        self._initial_points = initial_points
-        self._signal = Signal(signal)
-        self._n = 0
-        self._initial: list[float] = []
-        self._recent: deque[float] = deque(maxlen=64)
-        self._buffer = BlockBuffer(max_blocks)
+        self._trail = Trail(signal, initial_points, max_blocks)
         self._last_check = 0
-        self._lr: float | None = None
-        self._warmup_end = 0  # points seen when the learning rate last rose
-        self._held_out = HeldOut()
         self.active: Finding | None = None
 
     @property
     def _blocks(self) -> list:
-        return self._buffer.blocks
+        return self._trail.buffer.blocks
 
     def observe(self, point: Point) -> Finding | None:
-        self._held_out.observe(point, self._signal)
-        value = self._signal.value(point)
-        if value is None or not math.isfinite(value):
-            return None  # eval-only point, or a broken value (divergence judges those)
-        self._n += 1
-        lr = point.learning_rate
-        if lr is not None and math.isfinite(lr):
-            if self._lr is not None and lr > self._lr:
-                self._warmup_end = self._n  # still warming up: the loss need not fall yet
-            self._lr = lr
-        if len(self._initial) < self._initial_points:
-            self._initial.append(value)
-        self._recent.append(value)
-        if not self._buffer.add(value, point.step):
+        if not self._trail.add(point):
             return None
-        n = self._n
+        n = self._trail.n
         if n < 3 * self._min_points or n - self._last_check < max(1, n // 64):
             return None  # too early to judge, or judged a moment ago
         self._last_check = n
         return self._check(point)
 
     def _check(self, point: Point) -> Finding | None:
-        n = self._n
+        n = self._trail.n
         target = max(self._min_points, math.ceil(self._window_fraction * n))
-        if n - self._warmup_end < target:
+        if n - self._trail.warmup_end < target:
             return None  # the window would reach into warm-up
-        line = thirds(self._buffer.trailing(target))
+        line = thirds(self._trail.buffer.trailing(target))
         if line is None:
             return None
         covered, third, start_level, end_level = line.covered, line.third, line.start_level, line.end_level
         fall = 1.5 * (start_level - end_level)
-        sigma = noise_sigma(self._recent)
+        sigma = noise_sigma(self._trail.recent)
         se = _SE_FACTOR * sigma / math.sqrt(third)
         z = self._z
         need = self._min_improvement * abs(start_level)
@@ -188,9 +166,9 @@ class PlateauRule:
         # the trailing window and over the latter half of the run
         stalled = not flat and no_trend and fall < need and pace_from is not None and point.step >= pace_from
         # ... and only on an absolute scale (ln C), or with eval points to agree (see the module docstring)
-        stalled = stalled and (self._num_classes is not None or self._held_out.logged)
+        stalled = stalled and (self._num_classes is not None or self._trail.held_out.logged)
         if stalled:
-            stalled = self._stalled_over(min(max(target, math.ceil(n / 2)), n - self._warmup_end), sigma)
+            stalled = self._stalled_over(min(max(target, math.ceil(n / 2)), n - self._trail.warmup_end), sigma)
         if stalled:
             stalled = self._flat_for_span(point.step, sigma)
         if not (flat or stalled):
@@ -203,7 +181,7 @@ class PlateauRule:
         if not flat:
             # Only "not improving": that is enough to call a run stuck, never converged, and only
             # while the eval points (if any) do not show it learning.
-            if kind != "stuck" or self._held_out.learning(self._num_classes, self._chance_margin, self._accuracy_gain, self._min_improvement):
+            if kind != "stuck" or self._trail.held_out.learning(self._num_classes, self._chance_margin, self._accuracy_gain, self._min_improvement):
                 return None
         rel = fall / abs(start_level) if start_level else 0.0
         rel_se = se / abs(start_level) if start_level else 0.0
@@ -213,11 +191,11 @@ class PlateauRule:
         else:
             how = f"no significant downward trend, and under the {self._min_improvement:.0%} a real trend would need"
         message = (
-            f"{self._signal.name} stopped improving: over the last {covered} points (steps {step_from}-{point.step}) "
+            f"{self._trail.signal.name} stopped improving: over the last {covered} points (steps {step_from}-{point.step}) "
             f"it fell {rel:.1%} (+-{z * rel_se:.1%}), {how}; {level_words}"
         )
         evidence = {
-            "signal": self._signal.field or "loss",
+            "signal": self._trail.signal.field or "loss",
             "test": "flat" if flat else "not_improving",
             "window_points": covered,
             "step_from": step_from,
@@ -249,13 +227,13 @@ class PlateauRule:
             if block.last_step < cutoff:
                 break
             count += block.count
-        if count > self._n - self._warmup_end:
+        if count > self._trail.n - self._trail.warmup_end:
             return False  # the span reaches into warm-up
         return self._stalled_over(max(count, self._min_points), sigma)
 
     def _stalled_over(self, target: int, sigma: float) -> bool:
         """The not-improving test over the trailing `target` points (the latter half of the run)."""
-        line = thirds(self._buffer.trailing(target))
+        line = thirds(self._trail.buffer.trailing(target))
         if line is None:
             return False
         fall = 1.5 * (line.start_level - line.end_level)
@@ -268,16 +246,16 @@ class PlateauRule:
         if classes is not None:
             ln_c = math.log(classes)
             chance = 1.0 / classes
-            accuracy = self._held_out.accuracy
-            evidence = {"level": level, "ln_c": ln_c, "level_of_ln_c": level / ln_c, **self._held_out.evidence()}
+            accuracy = self._trail.held_out.accuracy
+            evidence = {"level": level, "ln_c": ln_c, "level_of_ln_c": level / ln_c, **self._trail.held_out.evidence()}
             if accuracy is not None and accuracy <= chance + self._chance_margin:
                 return "stuck", f"eval accuracy {accuracy:.3f} is near chance (1/{classes} = {chance:.3f}): stuck", evidence
             if level > self._stuck_fraction * ln_c:
                 return "stuck", f"level {level:.3g} is {level / ln_c:.0%} of ln {classes} = {ln_c:.3g} (chance): stuck", evidence
             return "converged", f"level {level:.3g} is {level / ln_c:.0%} of ln {classes} = {ln_c:.3g}: converged", evidence
-        initial = median(self._initial)
+        initial = median(self._trail.initial)
         evidence = {"level": level, "initial_level": initial}
-        evidence.update(self._held_out.evidence())
+        evidence.update(self._trail.held_out.evidence())
         if initial <= 0:
             return "converged", f"level {level:.3g}", evidence  # a non-positive loss has no relative scale
         evidence["level_of_initial"] = level / initial
