@@ -23,6 +23,7 @@ import csv
 import statistics
 import sys
 import time
+from collections import deque
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
@@ -59,21 +60,25 @@ def _optuna_median(warmup: int) -> Callable[[], bench.Driver]:
     return lambda: bench.OptunaDriver(optuna.pruners.MedianPruner(n_warmup_steps=warmup), "max")
 
 
-class ThresholdDriver(bench.SweeperDriver):
+class ThresholdDriver(bench.Driver):
     """Trials in queue order; at an eval point from `after` x max_steps on, stop a trial once its
     eval macro-F1 (median of its last 3) + gain x (1 - progress) is below the best final
     macro-F1 of the trials that finished so far."""
 
     def __init__(self, after: float, gain: float) -> None:
-        super().__init__(PrunerSettings(num_classes=3, enabled=False))
         self._after, self._gain = after, gain
+        self._queue: deque[bench.Run] = deque()
         self._evals: dict[int, list[float]] = {}
         self._best: float | None = None
 
-    def result(self, run: bench.Run, step: int, value: Any) -> str:
-        f1 = value.get("eval_macro_f1")
-        if f1 is None:
-            return "continue"
+    def add(self, run: bench.Run) -> None:
+        self._queue.append(run)
+
+    def choose(self) -> bench.Run | None:
+        return self._queue.popleft() if self._queue else None
+
+    def result(self, run: bench.Run, step: int, value: float) -> str:
+        f1 = value  # the eval_f1 signal: one result per evaluation
         evals = self._evals.setdefault(run.index, [])
         evals.append(f1)
         progress = step / run.trial.max_steps
@@ -88,7 +93,7 @@ class ThresholdDriver(bench.SweeperDriver):
 
 
 def configurations() -> list[tuple[str, str, Callable[[], bench.Driver] | PrunerSettings]]:
-    """(pruner, knobs in words, a driver factory or our settings)."""
+    """(pruner, knobs in words, a driver factory fed the eval_f1 signal, or our settings)."""
     rows: list[tuple[str, str, Any]] = []
     for grace in (25, 50, 75):
         for reduction in (2, 3, 4):
@@ -121,8 +126,7 @@ def measure(config: tuple[str, str, Any], trials_by_order: list[list[Any]]) -> d
                 outcome = bench.run_entry(bench.Entry("sweeper", bench.OURS_SIGNAL, "", how), trials, concurrency)
             else:
                 bench.np_seed_all(0)
-                signal = bench.OURS_SIGNAL if pruner.startswith("threshold") else "eval_f1"
-                runs = bench.simulate(trials, signal, concurrency, how())
+                runs = bench.simulate(trials, "eval_f1", concurrency, how())
                 outcome = bench.Outcome([r.steps for r in runs], [r.completed for r in runs])
             scores.append(bench.score(trials, outcome))
     return {

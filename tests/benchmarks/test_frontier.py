@@ -25,8 +25,8 @@ def sweep():
 
 
 def test_the_threshold_rule_stops_trials_far_below_the_best_finished_one(sweep):
-    strict = bench.simulate(sweep, bench.OURS_SIGNAL, 1, frontier.ThresholdDriver(after=0.1, gain=0.0))
-    lenient = bench.simulate(sweep, bench.OURS_SIGNAL, 1, frontier.ThresholdDriver(after=0.1, gain=1.0))
+    strict = bench.simulate(sweep, "eval_f1", 1, frontier.ThresholdDriver(after=0.1, gain=0.0))
+    lenient = bench.simulate(sweep, "eval_f1", 1, frontier.ThresholdDriver(after=0.1, gain=1.0))
     assert strict[0].completed, "nothing had finished yet: no bar"
     assert all(r.completed for r in lenient), "a gain of 1 can always reach the bar"
     assert sum(r.steps for r in strict) < sum(r.steps for r in lenient)
