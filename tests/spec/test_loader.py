@@ -143,3 +143,14 @@ def test_int_dimension_is_inclusive_integer_range(tmp_path):
     spec = load_spec(write(tmp_path, BASE + "    num_train_epochs: {int: [1, 5]}\n"))
     dim = spec.search.space["num_train_epochs"]
     assert (dim.kind, dim.values) == ("int", [1, 5])
+
+
+def test_misspelt_required_key_names_the_unknown_key_and_the_fix(tmp_path):
+    text = BASE.replace("name:", "nmae:", 1)
+    assert "nmae:" in text
+    with pytest.raises(SweeperError) as caught:
+        load_spec(write(tmp_path, text))
+    message = str(caught.value)
+    assert "unknown key 'nmae'; did you mean 'name'?" in message
+    assert "name is required but missing" in message
+    assert message.startswith(str(tmp_path / "sweep.yaml") + ":")  # the misspelt key's line

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from sweeper.errors import SweeperError
@@ -31,7 +32,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # here, not at exit: a closed pipe (`| head -1`) is then caught below
+        return code
+    except BrokenPipeError:
+        # The reader went away (`sweeper diagnose LOG | head -1`): not an error, and no traceback
+        # when Python flushes stdout again at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except SweeperError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

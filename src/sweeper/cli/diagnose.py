@@ -21,6 +21,7 @@ _FORMAT_NAMES = {
     "hf_log_history": "HF log_history (JSON list)",
     "llamafactory_jsonl": "LLaMA-Factory trainer_log.jsonl",
     "swift_jsonl": "ms-swift logging.jsonl",
+    "megatron_swift_jsonl": "Megatron-SWIFT logging.jsonl",
     "jsonl": "JSON lines",
     "csv": "CSV",
     "sweep_parquet": "sweep curves.parquet",
@@ -49,6 +50,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def command(args: argparse.Namespace) -> int:
+    try:
+        return _judge(args)
+    except SweeperError as error:
+        if args.format == "json":  # a script reading stdout gets JSON either way; stderr has the line too
+            print(json.dumps({"error": str(error), "path": args.path}))
+        raise
+
+
+def _judge(args: argparse.Namespace) -> int:
     from sweeper.logs import read_log
     from sweeper.rules import diagnose
 
@@ -66,11 +76,28 @@ def command(args: argparse.Namespace) -> int:
         from sweeper.results.plots import plot_curve
 
         plot_curve(curve.points, args.plot, result.findings, title=f"{os.path.basename(curve.source)}: {result.verdict}")
+    decision = _sweep_decision(curve)
     if args.format == "json":
-        print(json.dumps(_as_json(curve, result), allow_nan=False))
+        print(json.dumps(_as_json(curve, result, decision), allow_nan=False))
     else:
-        print(_as_text(curve, result, args.plot))
+        print(_as_text(curve, result, args.plot, decision))
     return 0
+
+
+def _sweep_decision(curve: Any) -> dict[str, str] | None:
+    """What the sweep recorded for this trial (its leaderboard row: status, verdict, reason), or None."""
+    if curve.sweep_dir is None or curve.trial_id is None:
+        return None
+    from sweeper.results.leaderboard import read_leaderboard
+
+    try:
+        rows = read_leaderboard(os.path.join(curve.sweep_dir, "leaderboard.csv"))
+    except SweeperError:
+        return None  # a curves.parquet copied without its leaderboard: the judgment stands alone
+    for row in rows:
+        if row.get("trial_id") == curve.trial_id:
+            return {key: row.get(key) or "" for key in ("status", "verdict", "reason")}
+    return None
 
 
 def _clean(value: Any) -> Any:
@@ -84,7 +111,7 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def _as_json(curve: Any, result: Any) -> dict[str, Any]:
+def _as_json(curve: Any, result: Any, decision: dict[str, str] | None) -> dict[str, Any]:
     return _clean(
         {
             "verdict": result.verdict,
@@ -103,11 +130,13 @@ def _as_json(curve: Any, result: Any) -> dict[str, Any]:
             "format": curve.format,
             "source": curve.source,
             "reason": result.reason,
+            "notes": curve.notes,
+            "sweep_decision": decision,
         }
     )
 
 
-def _as_text(curve: Any, result: Any, plot: str | None) -> str:
+def _as_text(curve: Any, result: Any, plot: str | None, decision: dict[str, str] | None) -> str:
     epochs = [p.epoch for p in curve.points if p.epoch is not None and math.isfinite(p.epoch)]
     span = f", epochs {min(epochs):.2f}-{max(epochs):.2f}" if epochs else ", no epochs logged (no staircase judgement)"
     lines = [
@@ -115,6 +144,7 @@ def _as_text(curve: Any, result: Any, plot: str | None) -> str:
         f"  {_FORMAT_NAMES.get(curve.format, curve.format)}: {result.points_count} points "
         f"({curve.train_points} train, {curve.eval_points} eval), steps {curve.points[0].step}-{curve.points[-1].step}{span}",
     ]
+    lines.extend(f"  note: {note}" for note in curve.notes)
     kind = result.kind
     lines.append(f"verdict: {result.verdict}" + (f" ({kind})" if kind else ""))
     if not result.findings:
@@ -122,6 +152,8 @@ def _as_text(curve: Any, result: Any, plot: str | None) -> str:
     for finding in result.findings:
         where = f"step {finding.step}" + (f", epoch {finding.epoch:.3f}" if finding.epoch is not None and math.isfinite(finding.epoch) else "")
         lines.append(f"- {finding.rule} ({finding.kind}) at {where}: {finding.message}")
+    if decision is not None:
+        lines.append(f"sweep decision (online, as the pruner saw it): {decision['status']}, {decision['verdict']}: {decision['reason']}")
     if plot:
         lines.append(f"plot: {plot}")
     return "\n".join(lines)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Iterable, Mapping
 
 from sweeper.errors import SweeperError
@@ -11,17 +12,21 @@ from sweeper.rules.point import Point
 # Log key -> Point field. The first key found wins when a line has two aliases.
 FIELD_KEYS: dict[str, tuple[str, ...]] = {
     "epoch": ("epoch",),
-    "loss": ("loss",),
+    "loss": ("loss", "lm loss"),  # "lm loss": Megatron-SWIFT
     "label_loss": ("label_loss",),
     "explanation_loss": ("explanation_loss",),
-    "learning_rate": ("learning_rate", "lr"),
-    "grad_norm": ("grad_norm",),
+    "learning_rate": ("learning_rate", "lr", "learning rate"),
+    "grad_norm": ("grad_norm", "grad norm"),
     "eval_loss": ("eval_loss",),
     "eval_label_loss": ("eval_label_loss",),
     "eval_accuracy": ("eval_accuracy",),
     "eval_macro_f1": ("eval_macro_f1",),
 }
 METRIC_FIELDS = tuple(f for f in FIELD_KEYS if f not in ("epoch", "learning_rate", "grad_norm"))
+# HF Trainer with several eval sets logs eval_<name>_loss / eval_<name>_accuracy per set: without a
+# plain eval_loss (eval_accuracy), their mean is the run's eval value (all sets weigh the same).
+_NAMED_EVAL = {"eval_loss": re.compile(r"eval_(.+)_loss"), "eval_accuracy": re.compile(r"eval_(.+)_accuracy")}
+_OWN_EVAL_KEYS = {key for keys in FIELD_KEYS.values() for key in keys}
 
 
 def _short(value: Any) -> str:
@@ -66,30 +71,105 @@ def fields_of(record: Mapping[str, Any], where: str) -> dict[str, float]:
                 if value is not None:
                     out[field_name] = value
                 break
+    for field_name, pattern in _NAMED_EVAL.items():
+        if field_name in out:
+            continue
+        named = []
+        for key, raw in record.items():
+            if isinstance(key, str) and key not in _OWN_EVAL_KEYS and pattern.fullmatch(key):
+                value = number(raw, key, where)
+                if value is not None:
+                    named.append(value)
+        if named:
+            out[field_name] = sum(named) / len(named)
     return out
 
 
 class StepMerger:
     """Merges records by step: a later record's values override an earlier one's (keep the last),
-    values only the earlier one had are kept (a train line and an eval line at one step)."""
+    values only the earlier one had are kept (a train line and an eval line at one step).
+
+    Records arrive in file order, and a step lower than the one before is never mixed in silently:
+    - back to (or before) the log's first step: a second run was appended to the file; only the
+      last run is judged;
+    - back to a later step, once or twice: the run resumed from a checkpoint there; the earlier
+      points from that step on (which the resumed run redid) are dropped;
+    - back again and again: two writers interleaved their lines in one log (two processes); the
+      last value of each step is kept.
+    `notes()` says which, with the line.
+    """
+
+    _MAX_RESUMES = 2
 
     def __init__(self) -> None:
-        self._by_step: dict[int, dict[str, float]] = {}
+        self._records: list[tuple[int, dict[str, float], str]] = []
+        self._extra: dict[int, dict[str, float]] = {}
+        self._steps: set[int] = set()
 
-    def add(self, step: int, values: Mapping[str, float]) -> None:
-        self._by_step.setdefault(step, {}).update(values)
+    def add(self, step: int, values: Mapping[str, float], where: str = "") -> None:
+        self._records.append((step, dict(values), where))
+        self._steps.add(step)
+
+    def fill(self, step: int, values: Mapping[str, float]) -> None:
+        """Add a step the lines lack (from an embedded copy of the history): not a restart."""
+        self._extra.setdefault(step, {}).update(values)
 
     def has(self, step: int) -> bool:
-        return step in self._by_step
+        return step in self._steps
+
+    def _merge(self) -> tuple[dict[int, dict[str, float]], list[str]]:
+        restarts = []
+        last = None
+        for index, (step, values, _) in enumerate(self._records):
+            if last is not None and step < last and any(f in values for f in METRIC_FIELDS):
+                restarts.append(index)
+            if any(f in values for f in METRIC_FIELDS):
+                last = step
+        notes: list[str] = []
+        by_step: dict[int, dict[str, float]] = {}
+        if len(restarts) > self._MAX_RESUMES:
+            notes.append(
+                f"steps go back {len(restarts)} times (first at {_line(self._records[restarts[0]][2])}): "
+                "two writers interleaved in one log; the last value of each step is kept"
+            )
+            restarts = []
+        first = None
+        for index, (step, values, where) in enumerate(self._records):
+            if index in restarts:
+                before = max(by_step) if by_step else step
+                if first is not None and step <= first:
+                    notes.append(f"a new run starts at {_line(where)} (step {step} after step {before}): judging the last run only, {len(by_step)} earlier steps left out")
+                    by_step.clear()
+                    first = None
+                else:
+                    redone = [s for s in by_step if s >= step]
+                    for s in redone:
+                        del by_step[s]
+                    notes.append(f"resumed at {_line(where)} (step {step} after step {before}): {len(redone)} earlier steps from {step} on replaced by the resumed run")
+            if first is None and any(f in values for f in METRIC_FIELDS):
+                first = step
+            by_step.setdefault(step, {}).update(values)
+        for step, values in self._extra.items():
+            if step not in by_step:
+                by_step[step] = dict(values)
+        return by_step, notes
+
+    def notes(self) -> list[str]:
+        return self._merge()[1]
 
     def points(self) -> list[Point]:
         """Points sorted by step; steps that carry no loss and no eval metric are dropped."""
+        by_step = self._merge()[0]
         out = []
-        for step in sorted(self._by_step):
-            values = self._by_step[step]
+        for step in sorted(by_step):
+            values = by_step[step]
             if any(f in values for f in METRIC_FIELDS):
                 out.append(Point(step=step, **values))
         return out
+
+
+def _line(where: str) -> str:
+    return where.rsplit(": ", 1)[-1] if where else "a record"
 
 
 def steps_per_epoch_of(points: Iterable[Point]) -> float | None:

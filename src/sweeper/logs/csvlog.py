@@ -54,8 +54,8 @@ def read_csv(text: str, source: str) -> Curve:
             value = number(cell, f"column {name}", where)
             if value is not None:
                 values[field] = value
-        merger.add(step, values)
+        merger.add(step, values, where)
     if seen_rows == 0:
         raise SweeperError(f"{source}: CSV has a header but no rows")
     points = merger.points()
-    return Curve(points, "csv", source, steps_per_epoch=steps_per_epoch_of(points))
+    return Curve(points, "csv", source, steps_per_epoch=steps_per_epoch_of(points), notes=merger.notes())

@@ -12,8 +12,8 @@ from sweeper.rules.point import Point
 class Curve:
     """The points of one run, sorted by step (one point per step: train and eval values merged).
 
-    `format`: "hf_trainer_state", "llamafactory_jsonl", "swift_jsonl", "jsonl", "csv" or
-    "sweep_parquet". `source`: the file read. Metadata is None when the log does not say.
+    `format`: "hf_trainer_state", "llamafactory_jsonl", "swift_jsonl", "megatron_swift_jsonl",
+    "jsonl", "csv" or "sweep_parquet". `source`: the file read. Metadata is None when the log does not say.
     """
 
     points: list[Point]
@@ -24,6 +24,10 @@ class Curve:
     steps_per_epoch: float | None = None
     trial_id: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    # What the reader did that changes which points are judged (a resume, a second run, the run
+    # picked in a folder), one sentence each; diagnose prints them.
+    notes: list[str] = field(default_factory=list)
+    sweep_dir: str | None = None  # the sweep's results folder, for a trial of a curves.parquet
 
     @property
     def train_points(self) -> int:

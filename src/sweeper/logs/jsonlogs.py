@@ -1,4 +1,5 @@
-"""JSON and JSON-lines logs: HF `trainer_state.json`, LLaMA-Factory `trainer_log.jsonl`, ms-swift `logging.jsonl`."""
+"""JSON and JSON-lines logs: HF `trainer_state.json`, LLaMA-Factory `trainer_log.jsonl`, ms-swift `logging.jsonl`
+(Trainer and Megatron-SWIFT)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sweeper.logs._values import StepMerger, fields_of, number, step_number, ste
 from sweeper.logs.curve import Curve
 
 _SWIFT_STEP = "global_step/max_steps"
+_MEGATRON_STEP = "iteration"  # Megatron-SWIFT: "iteration": "n/N", "lm loss", "learning rate", "grad norm"
 
 
 def _positive(value: Any, name: str, where: str) -> float | None:
@@ -37,7 +39,7 @@ def _history(entries: Any, source: str, merger: StepMerger, where: str) -> None:
             raise SweeperError(f"{at}: not a JSON object")
         if "step" not in entry:
             continue  # HF always writes one; an entry without it has nothing to place on the curve
-        merger.add(step_number(entry["step"], "step", at), fields_of(entry, at))
+        merger.add(step_number(entry["step"], "step", at), fields_of(entry, at), at)
 
 
 def read_trainer_state(doc: dict[str, Any], source: str) -> Curve:
@@ -50,7 +52,7 @@ def read_trainer_state(doc: dict[str, Any], source: str) -> Curve:
     per_epoch = steps_per_epoch_of(points)
     if per_epoch is None and max_steps and epochs and math.isfinite(max_steps / epochs):
         per_epoch = max_steps / epochs
-    return Curve(points, "hf_trainer_state", source, _steps(max_steps), epochs, per_epoch)
+    return Curve(points, "hf_trainer_state", source, _steps(max_steps), epochs, per_epoch, notes=merger.notes())
 
 
 def read_log_history(entries: list[Any], source: str) -> Curve:
@@ -58,7 +60,7 @@ def read_log_history(entries: list[Any], source: str) -> Curve:
     merger = StepMerger()
     _history(entries, source, merger, source)
     points = merger.points()
-    return Curve(points, "hf_log_history", source, steps_per_epoch=steps_per_epoch_of(points))
+    return Curve(points, "hf_log_history", source, steps_per_epoch=steps_per_epoch_of(points), notes=merger.notes())
 
 
 def _flavor(record: dict[str, Any]) -> str | None:
@@ -66,6 +68,8 @@ def _flavor(record: dict[str, Any]) -> str | None:
         return "llamafactory_jsonl"
     if _SWIFT_STEP in record or "global_step" in record:
         return "swift_jsonl"
+    if _MEGATRON_STEP in record:
+        return "megatron_swift_jsonl"
     if "step" in record:
         return "jsonl"
     return None
@@ -94,7 +98,7 @@ def read_jsonl(records: list[tuple[int, dict[str, Any]]], source: str) -> Curve:
     if flavor is None:
         raise SweeperError(
             f"{source}: JSON lines without a step key (expected current_steps, global_step, "
-            "global_step/max_steps or step)"
+            "global_step/max_steps, iteration or step)"
         )
     merger = StepMerger()
     max_steps: float | None = None
@@ -110,13 +114,14 @@ def read_jsonl(records: list[tuple[int, dict[str, Any]]], source: str) -> Curve:
         if "current_steps" in record:  # LLaMA-Factory
             step = step_number(record["current_steps"], "current_steps", where)
             max_steps = _positive(record.get("total_steps"), "total_steps", where) or max_steps
-        elif _SWIFT_STEP in record:  # ms-swift, new format: "n/N"
-            raw = record[_SWIFT_STEP]
+        elif _SWIFT_STEP in record or _MEGATRON_STEP in record:  # ms-swift, new format; Megatron-SWIFT: "n/N"
+            key = _SWIFT_STEP if _SWIFT_STEP in record else _MEGATRON_STEP
+            raw = record[key]
             parts = raw.split("/") if isinstance(raw, str) else []
             if len(parts) != 2:
-                raise SweeperError(f"{where}: {_SWIFT_STEP} must look like 'n/N', got {raw!r}"[:200])
-            step = step_number(parts[0], _SWIFT_STEP, where)
-            max_steps = _positive(parts[1], _SWIFT_STEP, where) or max_steps
+                raise SweeperError(f"{where}: {key} must look like 'n/N', got {raw!r}"[:200])
+            step = step_number(parts[0], key, where)
+            max_steps = _positive(parts[1], key, where) or max_steps
         elif "global_step" in record:  # ms-swift, old format
             step = step_number(record["global_step"], "global_step", where)
         elif "step" in record:
@@ -126,12 +131,12 @@ def read_jsonl(records: list[tuple[int, dict[str, Any]]], source: str) -> Curve:
             if values.keys() - {"epoch", "learning_rate", "grad_norm"}:
                 raise SweeperError(f"{where}: a logged value without a step")
             continue  # a summary line (dataset stats, model info)
-        merger.add(step, values)
+        merger.add(step, values, where)
     for line_no, history in histories:
         filler = StepMerger()
         _history(history, source, filler, f"{source}: line {line_no}")
         for point in filler.points():
             if not merger.has(point.step):
-                merger.add(point.step, {k: v for k, v in point.as_dict().items() if k != "step"})
+                merger.fill(point.step, {k: v for k, v in point.as_dict().items() if k != "step"})
     points = merger.points()
-    return Curve(points, flavor, source, _steps(max_steps), None, steps_per_epoch_of(points))
+    return Curve(points, flavor, source, _steps(max_steps), None, steps_per_epoch_of(points), notes=merger.notes())

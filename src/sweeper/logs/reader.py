@@ -12,12 +12,16 @@ from sweeper.logs.curve import Curve
 from sweeper.logs.jsonlogs import parse_jsonl, read_jsonl, read_log_history, read_trainer_state
 
 FORMATS_HELP = (
-    "expected an HF trainer_state.json, a LLaMA-Factory trainer_log.jsonl, an ms-swift logging.jsonl, "
-    "a CSV with step,epoch,loss columns, or a sweep's curves.parquet"
+    "expected an HF trainer_state.json, a LLaMA-Factory trainer_log.jsonl, an ms-swift or Megatron-SWIFT "
+    "logging.jsonl, a CSV with step,epoch,loss columns, or a sweep's curves.parquet"
 )
 # In a folder, in this order: a sweep's results, then a run's own logs.
 _DIR_LOGS = ("trainer_state.json", "trainer_log.jsonl", "logging.jsonl")
 _PARQUET_MAGIC = b"PAR1"
+_LFS_POINTER = b"version https://git-lfs.github.com/spec/"
+# ms-swift writes each run into output/[model/]v<N>-<YYYYMMDD>-<HHMMSS>/
+_SWIFT_RUN = re.compile(r"v(\d+)-(\d{8}-\d{6})")
+_TRIAL_DIR = re.compile(r"trial_(.+)")  # a sweep's trial folder (orchestrate.sweep.trial_dirname)
 
 
 def read_log(path: str | Path, trial: str | None = None) -> Curve:
@@ -48,6 +52,13 @@ def _read_dir(path: Path, trial: str | None) -> Curve:
     sweep = path / "curves.parquet"
     if sweep.is_file():
         return _read_file(sweep, trial)
+    trial_dir = _TRIAL_DIR.fullmatch(path.resolve().name)
+    if trial is None and trial_dir and (path.resolve().parent / "curves.parquet").is_file():
+        # Ray's progress.csv in a trial folder holds one row per batch of points; the sweep's
+        # curves.parquet holds every point the pruner saw.
+        curve = _read_file(path.resolve().parent / "curves.parquet", trial_dir.group(1))
+        curve.notes.append(f"a trial folder of a sweep: judged from the sweep's curves.parquet (trial {trial_dir.group(1)})")
+        return curve
     if trial is not None:
         raise SweeperError(f"{path}: --trial needs a sweep's results folder (with curves.parquet)")
     for name in _DIR_LOGS:
@@ -63,10 +74,28 @@ def _read_dir(path: Path, trial: str | None) -> Curve:
     csvs = sorted(path.glob("*.csv"))
     if len(csvs) == 1:
         return _read_file(csvs[0], None)
+    runs = _swift_runs(path)
+    if runs:
+        newest = runs[-1]
+        curve = _read_dir(newest, None)
+        if len(runs) > 1:
+            names = ", ".join(str(r.relative_to(path)) for r in runs)
+            curve.notes.append(f"an ms-swift output folder with {len(runs)} runs ({names}): judged the newest, {newest.relative_to(path)}; pass another's folder to judge it")
+        return curve
     raise SweeperError(
         f"{path}: no training log found (looked for curves.parquet, {', '.join(_DIR_LOGS)}, "
-        "checkpoint-*/trainer_state.json, one *.csv)"
+        "checkpoint-*/trainer_state.json, one *.csv, ms-swift v<N>-* run folders)"
     )
+
+
+def _swift_runs(path: Path) -> list[Path]:
+    """ms-swift run folders (v<N>-<date>-<time>) holding a log, here or one level down (output/<model>/), oldest first."""
+    found = []
+    for candidate in list(path.glob("v*-*")) + list(path.glob("*/v*-*")):
+        match = _SWIFT_RUN.fullmatch(candidate.name)
+        if match and candidate.is_dir() and any((candidate / name).is_file() for name in _DIR_LOGS):
+            found.append((match.group(2), int(match.group(1)), candidate))
+    return [run for _, _, run in sorted(found)]
 
 
 def _read_file(path: Path, trial: str | None) -> Curve:
@@ -80,6 +109,8 @@ def _read_file(path: Path, trial: str | None) -> Curve:
         raise SweeperError(f"{source}: --trial applies only to a sweep's curves.parquet")
     if not data.strip():
         raise SweeperError(f"{source}: empty file")
+    if data.startswith(_LFS_POINTER):
+        raise SweeperError(f"{source}: a Git LFS pointer, not the log itself ({_lfs_facts(data)}); fetch the file with `git lfs pull`")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -118,6 +149,13 @@ def _read_json(text: str, source: str) -> Curve:
     if isinstance(doc, list) and doc and all(isinstance(e, dict) for e in doc):
         return read_log_history(doc, source)
     raise SweeperError(f"{source}: unknown JSON log (no log_history, no step keys); {FORMATS_HELP}")
+
+
+def _lfs_facts(data: bytes) -> str:
+    fields = dict(line.split(" ", 1) for line in data.decode("utf-8", "replace").splitlines() if " " in line)
+    oid = "oid " + fields.get("oid", "unknown")[:15]
+    size = fields.get("size", "?").strip()
+    return f"{oid}..., {size} bytes on the LFS server"
 
 
 def _first_line_is_object(text: str) -> bool:

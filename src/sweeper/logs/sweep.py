@@ -61,6 +61,9 @@ def read_sweep_curves(path: Path, trial: str | None) -> Curve:
             if name.startswith("param_") and cells[row] is not None:
                 params.setdefault(name[len("param_") :], cells[row])
     points = merger.points()
-    return Curve(points, "sweep_parquet", f"{source} (trial {trial})", steps_per_epoch=steps_per_epoch_of(points), trial_id=trial, params=params)
+    return Curve(
+        points, "sweep_parquet", f"{source} (trial {trial})", steps_per_epoch=steps_per_epoch_of(points),
+        trial_id=trial, params=params, notes=merger.notes(), sweep_dir=str(path.parent),
+    )
 
 

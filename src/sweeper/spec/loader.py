@@ -201,8 +201,13 @@ def validate_spec(
 
 
 def _describe(error: ValidationError, origin: SpecOrigin) -> str:
-    first = error.errors()[0]
+    errors = error.errors()
+    first = errors[0]
     loc = tuple(first["loc"])
+    if first["type"] == "missing":
+        misspelt = _misspelling_of(loc, errors)
+        if misspelt is not None:
+            return f"{origin.locate(misspelt)}: unknown key '{misspelt[-1]}'; did you mean '{loc[-1]}'? ({_dotted(loc)} is required but missing)"
     explained = _explain(first, loc)
     if first["type"] == "value_error":
         # A model-level check whose message starts with the key it is about: point at that
@@ -216,6 +221,16 @@ def _describe(error: ValidationError, origin: SpecOrigin) -> str:
         elif loc + (named,) in origin.lines:
             loc = loc + (named,)
     return f"{origin.locate(loc)}: {explained}"
+
+
+def _misspelling_of(missing: Path_, errors: list[Any]) -> Path_ | None:
+    """The unknown key beside a missing required one that looks like a misspelling of it (`nmae:` for `name:`)."""
+    for other in errors:
+        loc = tuple(other["loc"])
+        if other["type"] in ("extra_forbidden", "unexpected_keyword_argument") and loc[:-1] == missing[:-1]:
+            if get_close_matches(str(loc[-1]), [str(missing[-1])], n=1, cutoff=0.6):
+                return loc
+    return None
 
 
 def _dotted(loc: Path_) -> str:
