@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test fuzz bench bench-pruners bench-frontier data clean
+.PHONY: install run test fuzz bench bench-pruners bench-frontier bench-diagnose data clean
 
 install: $(STAMP)
 
@@ -24,12 +24,16 @@ test: install
 fuzz: install
 	SWEEPER_FUZZ_EXAMPLES=10000 $(BIN)/python -m pytest -q -p no:cacheprovider tests/fuzz
 
-bench: install bench-pruners bench-frontier
+bench: install bench-pruners bench-frontier bench-diagnose
 	$(BIN)/python -m benchmarks.rules_cost
 	$(BIN)/python -m benchmarks.sweep_overhead
 
 bench-pruners: install
 	$(BIN)/python -m benchmarks.pruners
+
+# diagnose's verdicts against hand labels on real public runs (tests/diagnose_corpus), both parts.
+bench-diagnose: install
+	$(BIN)/python -m benchmarks.diagnose
 
 # Each pruner's own knobs swept on the demo corpus: the least compute that keeps the best.
 bench-frontier: install

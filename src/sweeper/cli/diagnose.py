@@ -60,18 +60,11 @@ def command(args: argparse.Namespace) -> int:
 
 def _judge(args: argparse.Namespace) -> int:
     from sweeper.logs import read_log
-    from sweeper.rules import diagnose
 
     if args.num_classes is not None and args.num_classes < 2:
         raise SweeperError(f"--num-classes must be >= 2, got {args.num_classes}")
     curve = read_log(args.path, trial=args.trial)
-    result = diagnose(
-        curve.points,
-        num_classes=args.num_classes,
-        signal=args.signal,
-        max_steps=curve.max_steps,
-        steps_per_epoch=curve.steps_per_epoch,
-    )
+    result = judge_curve(curve, num_classes=args.num_classes, signal=args.signal)
     if args.plot:
         from sweeper.results.plots import plot_curve
 
@@ -82,6 +75,13 @@ def _judge(args: argparse.Namespace) -> int:
     else:
         print(_as_text(curve, result, args.plot, decision))
     return 0
+
+
+def judge_curve(curve: Any, num_classes: int | None = None, signal: str = "auto") -> Any:
+    """The offline judgment of one read log, as `diagnose` prints it (the benchmark uses it too)."""
+    from sweeper.rules import diagnose
+
+    return diagnose(curve.points, num_classes=num_classes, signal=signal, max_steps=curve.max_steps, steps_per_epoch=curve.steps_per_epoch)
 
 
 def _sweep_decision(curve: Any) -> dict[str, str] | None:
