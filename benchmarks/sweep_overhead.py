@@ -57,7 +57,8 @@ def _standalone_trial(args: tuple[dict[str, Any], dict[str, Any]]) -> float:
     """One trial run directly with run_trial in a worker process; returns its wall seconds."""
     spec_dict, params = args
     from sweeper.spec import SweepSpec
-    from sweeper.trial.train import ListReporter, TrialConfig, run_trial
+    from sweeper.trial.reporting import ListReporter
+    from sweeper.trial.train import TrialConfig, run_trial
 
     spec = SweepSpec.model_validate(spec_dict)
     with tempfile.TemporaryDirectory() as work:

@@ -1,6 +1,8 @@
 """The loss decomposition: segment losses from one forward pass add up to the total loss."""
 
 import math
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -8,9 +10,15 @@ import torch
 from sweeper.data.examples import load_examples
 from sweeper.spec.schema import TemplateSpec
 from sweeper.trial.encode import IGNORE_INDEX, SEG_EXPLANATION, SEG_LABEL, SEG_OTHER, encode_examples
-from sweeper.trial.losses import LossWindow, segment_losses, token_losses
+from sweeper.trial.losses import SEGMENTS, LossTotals, LossWindow, segment_losses, token_losses
 from sweeper.trial.model import tiny_llama
 from sweeper.trial.train import Collator
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from benchmarks.host_syncs import count_host_syncs  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -41,11 +49,12 @@ def test_segments_add_up_to_the_total_from_one_forward_pass(batch_and_model):
     batch, model = batch_and_model
     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
     parts = segment_losses(logits, batch["labels"], batch["segments"])
-    n = parts.total_count
-    n_label, n_expl, n_other = (parts.counts[s] for s in (SEG_LABEL, SEG_EXPLANATION, SEG_OTHER))
+    totals = read(parts)
+    n = totals.total_count
+    n_label, n_expl, n_other = (totals.counts[s] for s in (SEG_LABEL, SEG_EXPLANATION, SEG_OTHER))
     assert n == n_label + n_expl + n_other
     assert n_label == 12 and n_expl > n_label and n_other >= 3 * 12  # "Explanation", ":", eos per example
-    weighted = parts.mean(SEG_LABEL) * n_label + parts.mean(SEG_EXPLANATION) * n_expl + parts.mean(SEG_OTHER) * n_other
+    weighted = sum(totals.mean(s) * totals.counts[s] for s in (SEG_LABEL, SEG_EXPLANATION, SEG_OTHER))
     assert parts.loss.item() * n == pytest.approx(weighted, rel=1e-6)
 
 
@@ -62,7 +71,7 @@ def test_label_loss_is_the_mean_over_label_tokens(batch_and_model):
     per_token = token_losses(logits, batch["labels"])
     label_positions = batch["segments"][:, 1:] == SEG_LABEL
     expected = per_token[label_positions].mean().item()
-    assert segment_losses(logits, batch["labels"], batch["segments"]).mean(SEG_LABEL) == pytest.approx(expected)
+    assert read(segment_losses(logits, batch["labels"], batch["segments"])).mean(SEG_LABEL) == pytest.approx(expected)
 
 
 def test_gradient_flows_through_the_total(batch_and_model):
@@ -83,9 +92,8 @@ def test_identity_on_random_logits_and_segments(seed):
     labels[:, :3] = IGNORE_INDEX  # a masked prompt
     segments[:, :3] = 0
     parts = segment_losses(logits, labels, segments)
-    weighted = sum(float(parts.sums[s]) for s in (1, 2, 3))
-    assert parts.total_sum.item() == pytest.approx(weighted, rel=1e-6)
-    assert parts.total_count == sum(parts.counts.values()) == 3 * 6
+    assert parts.total_sum.item() == pytest.approx(parts.sums.sum().item(), rel=1e-6)
+    assert parts.total_count.item() == parts.counts.sum().item() == 3 * 6
 
 
 def test_window_accumulates_and_round_trips(batch_and_model):
@@ -95,12 +103,58 @@ def test_window_accumulates_and_round_trips(batch_and_model):
     parts = segment_losses(logits, batch["labels"], batch["segments"])
     window = LossWindow()
     window.add(parts, tokens=100)
-    window.add(parts, tokens=50)
-    assert window.mean() == pytest.approx(parts.loss.item(), rel=1e-6)
-    assert window.mean(SEG_LABEL) == pytest.approx(parts.mean(SEG_LABEL), rel=1e-6)
-    again = LossWindow.from_state(window.state())
-    assert (again.mean(), again.tokens, again.counts) == (window.mean(), 150, window.counts)
-    assert LossWindow().mean() is None
+    window.add(parts, tokens=torch.tensor(50))
+    totals = window.read()
+    assert totals.mean() == pytest.approx(parts.loss.item(), rel=1e-6)
+    assert totals.mean(SEG_LABEL) == pytest.approx(read(parts).mean(SEG_LABEL), rel=1e-6)
+    assert totals.counts[SEG_LABEL] == 2 * parts.counts[0].item()
+    again = LossTotals.from_state(totals.state())
+    assert (again.mean(), again.tokens, again.counts) == (totals.mean(), 150, totals.counts)
+    assert LossWindow().read().mean() is None
+
+
+def test_a_reopened_window_adds_to_its_start(batch_and_model):
+    batch, model = batch_and_model
+    with torch.no_grad():
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    parts = segment_losses(logits, batch["labels"], batch["segments"])
+    first = LossWindow()
+    first.add(parts, tokens=10)
+    reopened = LossWindow(start=LossTotals.from_state(first.read().state()))
+    reopened.add(parts, tokens=10)
+    both = LossWindow()
+    both.add(parts, tokens=10)
+    both.add(parts, tokens=10)
+    assert reopened.read().mean() == pytest.approx(both.read().mean(), rel=1e-12)
+    assert reopened.read().counts == both.read().counts and reopened.read().tokens == 20
+
+
+def test_segment_ids_are_consecutive_so_they_are_made_on_the_device():
+    assert SEGMENTS == tuple(range(SEGMENTS[0], SEGMENTS[0] + len(SEGMENTS)))
+
+
+def test_filling_a_window_reads_nothing_back_to_the_host(batch_and_model):
+    """A read of a device tensor (item, tolist, float, int, bool, ...) is a host sync on a GPU;
+    on CPU the same calls are counted: none while the window fills, one to read it."""
+    batch, model = batch_and_model
+    window = LossWindow()
+    for _ in range(3):
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits  # the model's own reads
+        with count_host_syncs() as syncs:
+            parts = segment_losses(logits, batch["labels"], batch["segments"])
+            parts.loss.backward()
+            window.add(parts, tokens=batch["attention_mask"].sum())
+        assert syncs.count == 0, syncs.sites
+    model.zero_grad()
+    with count_host_syncs() as syncs:
+        window.read()
+    assert syncs.count == 1
+
+
+def read(parts):
+    window = LossWindow()
+    window.add(parts)
+    return window.read()
 
 
 def test_non_finite_logits_give_nan_not_an_error():

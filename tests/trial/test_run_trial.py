@@ -9,7 +9,8 @@ import torch
 
 from sweeper.errors import SweeperError
 from sweeper.trial.model import load_model, tiny_llama
-from sweeper.trial.train import ListReporter, TrialConfig, run_trial, steps_per_epoch
+from sweeper.trial.reporting import ListReporter
+from sweeper.trial.train import TrialConfig, run_trial, steps_per_epoch
 
 TRAIN_KEYS = {"step", "epoch", "loss", "label_loss", "learning_rate", "grad_norm", "tokens_per_second"}
 EVAL_KEYS = {"step", "epoch", "eval_loss", "eval_label_loss", "eval_accuracy", "eval_macro_f1"}
@@ -185,8 +186,22 @@ def test_steps_per_epoch(n, batch, accumulation, expected):
 def test_trial_never_imports_ray_or_optuna():
     code = (
         "import sys, sweeper.trial.train, sweeper.trial.model, sweeper.trial.evaluate; "
-        "from sweeper.trial.train import _make_trainer_class; _make_trainer_class(); import peft; "
+        "import sweeper.trial.hf_trainer, peft; "
         "print(sorted(m for m in ('ray', 'optuna') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_window_without_label_tokens_reports_no_label_loss(tmp_path, small_dataset, make_settings):
+    """The label truncated away (explanation first, short cutoff): label_loss is absent, not NaN
+    (NaN is what the divergence rule stops on)."""
+    settings = make_settings(include_explanation=True, explanation_position="before", cutoff_len=24, num_train_epochs=1)
+    reporter = ListReporter()
+    summary = run_trial(trial(tmp_path, small_dataset, settings), reporter)
+    assert summary.samples_truncated > 0
+    assert reporter.train_points, "the trial still reports its training points"
+    for point in reporter.train_points:
+        assert "label_loss" not in point and math.isfinite(point["loss"]) and math.isfinite(point["explanation_loss"])
+    assert all("eval_label_loss" not in p and math.isfinite(p["eval_loss"]) for p in reporter.eval_points)
+    assert summary.final_label_loss is None and summary.final_eval_label_loss is None

@@ -34,7 +34,7 @@ from sweeper.trial.encode import (
     label_marker,
     parse_label,
 )
-from sweeper.trial.losses import LossWindow, segment_losses
+from sweeper.trial.losses import LossTotals, LossWindow, segment_losses
 
 
 def accuracy(y_true: Sequence[str], y_pred: Sequence[str | None]) -> float:
@@ -129,7 +129,7 @@ def _pad_right(rows: Sequence[Sequence[int]], value: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def teacher_forced_losses(model: Any, features: Sequence[Feature], batch_size: int, pad_id: int) -> LossWindow:
+def teacher_forced_losses(model: Any, features: Sequence[Feature], batch_size: int, pad_id: int) -> LossTotals:
     window = LossWindow()
     device = _device(model)
     for start in range(0, len(features), batch_size):
@@ -140,7 +140,7 @@ def teacher_forced_losses(model: Any, features: Sequence[Feature], batch_size: i
         mask = _pad_right([[1] * len(f.input_ids) for f in batch], 0).to(device)
         logits = model(input_ids=input_ids, attention_mask=mask).logits
         window.add(segment_losses(logits, labels, segments))
-    return window
+    return window.read()
 
 
 @torch.no_grad()
@@ -204,7 +204,7 @@ def evaluate(model: Any, plan: EvalPlan, tokenizer: Any) -> dict[str, float]:
     was_training = model.training
     model.eval()
     try:
-        window = teacher_forced_losses(model, plan.features, plan.batch_size, plan.pad_id)
+        losses = teacher_forced_losses(model, plan.features, plan.batch_size, plan.pad_id)
         y_true = [f.example.label for f in plan.features]
         metrics: dict[str, float] = {}
         if plan.label_first:
@@ -222,13 +222,9 @@ def evaluate(model: Any, plan: EvalPlan, tokenizer: Any) -> dict[str, float]:
     finally:
         if was_training:
             model.train()
-    nan = float("nan")
-    label_loss = window.mean(SEG_LABEL)
-    total = window.mean()
-    metrics.update(
-        eval_loss=total if total is not None else nan,
-        eval_label_loss=label_loss if label_loss is not None else nan,
-        eval_accuracy=accuracy(y_true, y_pred),
-        eval_macro_f1=macro_f1(y_true, y_pred, plan.labels),
-    )
+    # A loss with no tokens to average is absent, not NaN (NaN is what the divergence rule stops on).
+    for name, value in (("eval_loss", losses.mean()), ("eval_label_loss", losses.mean(SEG_LABEL))):
+        if value is not None:
+            metrics[name] = value
+    metrics.update(eval_accuracy=accuracy(y_true, y_pred), eval_macro_f1=macro_f1(y_true, y_pred, plan.labels))
     return metrics

@@ -11,7 +11,8 @@ Reports (one dict per call; keys as in sweeper.rules.point.Point, plus extras):
   `explanation_loss` (only with explanations), `learning_rate`, `grad_norm` (of the last step of
   the window), `tokens_per_second` (input tokens, not padding, over training time in the window).
   Values are raw: no smoothing, NaN/inf kept (a diverging trial keeps reporting; the pruner
-  stops it).
+  stops it). A loss whose window has no tokens of its kind (no label tokens left after
+  truncation, say) is absent from the point, not NaN.
 - every `eval_steps` steps and at every epoch end, an evaluation point: `step`, `epoch`,
   `eval_loss`, `eval_label_loss`, `eval_accuracy`, `eval_macro_f1`, plus `eval_seconds` (and
   `eval_unparsed` when the label is read from generated text).
@@ -20,7 +21,7 @@ Reports (one dict per call; keys as in sweeper.rules.point.Point, plus extras):
 
 Checkpoints are HF Trainer checkpoints (adapter, optimizer, scheduler, RNG, trainer_state with the
 data position, plus `sweeper_state.json` with the open logging window) in
-`output_dir/checkpoint-<step>`, every `save_steps` and at every epoch end. The last report made
+`output_dir/checkpoint-<step>` (sweeper.trial.checkpoints), every `save_steps` and at every epoch end. The last report made
 at a checkpoint's step carries its path; a checkpoint at a step with nothing else to report
 (save_steps not a multiple of logging_steps) goes with a report of only `step` and the facts.
 Only the latest `keep_checkpoints` stay on disk.
@@ -35,57 +36,23 @@ from __future__ import annotations
 
 import json
 import math
-import re
-import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Iterator
 
 import torch
 
 from sweeper.data.examples import DataReport, Example, load_examples
 from sweeper.errors import SweeperError
 from sweeper.spec.schema import DatasetSpec, TrainSettings
-from sweeper.trial.encode import (
-    IGNORE_INDEX,
-    SEG_EXPLANATION,
-    SEG_LABEL,
-    Encoded,
-    encode_examples,
-    render,
-)
-from sweeper.trial.evaluate import EvalPlan, evaluate, make_plan
-from sweeper.trial.losses import LossWindow, segment_losses
+from sweeper.trial.checkpoints import STATE_FILE, discard_later, resume_step
+from sweeper.trial.encode import IGNORE_INDEX, Encoded, encode_examples, render
+from sweeper.trial.evaluate import EvalPlan, make_plan
+from sweeper.trial.losses import LossTotals
 from sweeper.trial.model import LoadedModel, load_model
-
-STATE_FILE = "sweeper_state.json"
-_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
-
-
-class Reporter(Protocol):
-    def report(self, metrics: dict[str, Any], checkpoint: Path | None = None) -> None: ...
-
-
-class ListReporter:
-    """Keeps every report (and checkpoint path) in memory: for tests and benchmarks."""
-
-    def __init__(self) -> None:
-        self.reports: list[dict[str, Any]] = []
-        self.checkpoints: list[tuple[int, Path]] = []
-
-    def report(self, metrics: dict[str, Any], checkpoint: Path | None = None) -> None:
-        self.reports.append(dict(metrics))
-        if checkpoint is not None:
-            self.checkpoints.append((int(metrics["step"]), Path(checkpoint)))
-
-    @property
-    def train_points(self) -> list[dict[str, Any]]:
-        return [r for r in self.reports if "loss" in r]
-
-    @property
-    def eval_points(self) -> list[dict[str, Any]]:
-        return [r for r in self.reports if "eval_loss" in r]
+from sweeper.trial.reporting import Reporter, ReportSession
 
 
 @dataclass
@@ -218,231 +185,55 @@ class Collator:
         }
 
 
-class _Session:
-    """Reporting state of one run: the open loss window, pending reports, bests."""
-
-    def __init__(self, reporter: Reporter, include_explanation: bool, facts: dict[str, Any]) -> None:
-        self.reporter = reporter
-        self.include_explanation = include_explanation
-        self.facts = facts
-        self.window = LossWindow()
-        self.window_started = time.perf_counter()
-        self.window_eval_seconds = 0.0
-        self.pending: list[dict[str, Any]] = []
-        self.last_eval_step: int | None = None
-        self.last_save_step: int | None = None
-        self.best_accuracy: float | None = None
-        self.best_macro_f1: float | None = None
-        self.final_label_loss: float | None = None
-        self.final_eval_label_loss: float | None = None
-        self.train_tokens = 0
-
-    def train_point(self, step: int, epoch: float, logs: dict[str, Any]) -> dict[str, Any]:
-        nan = float("nan")
-        elapsed = time.perf_counter() - self.window_started - self.window_eval_seconds
-        loss, label_loss = self.window.mean(), self.window.mean(SEG_LABEL)
-        point: dict[str, Any] = {
-            "step": step,
-            "epoch": epoch,
-            "loss": loss if loss is not None else nan,
-            "label_loss": label_loss if label_loss is not None else nan,
-        }
-        if self.include_explanation:
-            explanation_loss = self.window.mean(SEG_EXPLANATION)
-            point["explanation_loss"] = explanation_loss if explanation_loss is not None else nan
-        point["learning_rate"] = float(logs.get("learning_rate", nan))
-        if logs.get("grad_norm") is not None:
-            point["grad_norm"] = float(logs["grad_norm"])
-        point["tokens_per_second"] = self.window.tokens / elapsed if elapsed > 0 else nan
-        point.update(self.facts)
-        self.final_label_loss = point["label_loss"]
-        self.window = LossWindow()
-        self.window_started = time.perf_counter()
-        self.window_eval_seconds = 0.0
-        return point
-
-    def eval_point(self, step: int, epoch: float, metrics: dict[str, float], seconds: float) -> dict[str, Any]:
-        point: dict[str, Any] = {"step": step, "epoch": epoch, **metrics, "eval_seconds": seconds}
-        point.update(self.facts)
-        self.window_eval_seconds += seconds
-        self.last_eval_step = step
-        self.best_accuracy = _best(self.best_accuracy, metrics.get("eval_accuracy"))
-        self.best_macro_f1 = _best(self.best_macro_f1, metrics.get("eval_macro_f1"))
-        self.final_eval_label_loss = metrics.get("eval_label_loss")
-        return point
-
-    def flush(self, checkpoint: Path | None = None) -> None:
-        """Send the pending reports; the checkpoint goes with the last one."""
-        pending, self.pending = self.pending, []
-        for index, metrics in enumerate(pending):
-            last = index == len(pending) - 1
-            self.reporter.report(metrics, checkpoint=checkpoint if last else None)
-        if checkpoint is not None and not pending:
-            # A save with nothing else to say: report the step so the checkpoint is not lost.
-            self.reporter.report({"step": self.last_save_step, **self.facts}, checkpoint=checkpoint)
-
-
-def _best(current: float | None, value: float | None) -> float | None:
-    if value is None or math.isnan(value):
-        return current
-    return value if current is None or value > current else current
-
-
-def _make_trainer_class() -> type:
-    """The Trainer subclass, built lazily so importing this module stays light."""
-    from transformers import Trainer, TrainerCallback
-
-    class SweeperTrainer(Trainer):
-        # compute_loss divides by the tokens of the whole accumulated batch itself.
-        loss_is_scaled_for_ga = True
-
-        def __init__(self, *args: Any, session: _Session, plan: EvalPlan, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.session = session
-            self.plan = plan
-
-        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001
-            outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
-            parts = segment_losses(outputs.logits, inputs["labels"], inputs["segments"])
-            tokens = int(inputs["attention_mask"].sum())
-            self.session.window.add(parts, tokens=tokens)
-            self.session.train_tokens += tokens
-            if num_items_in_batch is not None:
-                denominator = num_items_in_batch
-            else:
-                denominator = max(parts.total_count, 1) * self.current_gradient_accumulation_steps
-            loss = parts.total_sum / denominator
-            if self.args.average_tokens_across_devices and num_items_in_batch is not None:
-                # num_items_in_batch counts every process's tokens and DDP averages the gradients:
-                # undo the average, as Trainer.compute_loss does (a no-op on one process).
-                loss = loss * self.accelerator.num_processes
-            return (loss, outputs) if return_outputs else loss
-
-        def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):  # noqa: ANN001
-            started = time.perf_counter()
-            with self.accelerator.autocast():
-                metrics = evaluate(self.model, self.plan, self.processing_class)
-            seconds = time.perf_counter() - started
-            point = self.session.eval_point(self.state.global_step, float(self.state.epoch or 0.0), metrics, seconds)
-            self.session.pending.append(point)
-            self.state.log_history.append(dict(point))
-            self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
-            return metrics
-
-        def log(self, logs, start_time=None):  # noqa: ANN001
-            if "loss" in logs:
-                point = self.session.train_point(self.state.global_step, float(self.state.epoch or 0.0), logs)
-                self.session.pending.append(point)
-                logs = {k: v for k, v in point.items() if k not in ("step", "epoch")}
-            super().log(logs, start_time)
-
-    class FlowCallback(TrainerCallback):
-        """When to evaluate, save and flush reports; keeps few checkpoints."""
-
-        def __init__(self, session: _Session, settings: TrainSettings, output_dir: Path, keep: int) -> None:
-            self.session = session
-            self.settings = settings
-            self.output_dir = output_dir
-            self.keep = keep
-
-        def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001
-            self.session.window_started = time.perf_counter()  # throughput counts training only
-
-        def on_step_begin(self, args, state, control, **kwargs):  # noqa: ANN001
-            self.session.flush()
-
-        def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001
-            step = state.global_step
-            if self.settings.eval_steps and step % self.settings.eval_steps == 0:
-                control.should_evaluate = True
-            if self.settings.save_steps and step % self.settings.save_steps == 0:
-                control.should_save = True
-            if step >= state.max_steps:
-                control.should_log = True  # the last, possibly partial, window
-            return control
-
-        def on_epoch_end(self, args, state, control, **kwargs):  # noqa: ANN001
-            if self.session.last_eval_step != state.global_step and not control.should_evaluate:
-                control.should_evaluate = True
-            if self.session.last_save_step != state.global_step:
-                control.should_save = True
-            return control
-
-        def on_save(self, args, state, control, **kwargs):  # noqa: ANN001
-            path = self.output_dir / f"checkpoint-{state.global_step}"
-            (path / STATE_FILE).write_text(json.dumps({"window": self.session.window.state()}))
-            self.session.last_save_step = state.global_step
-            _keep_latest(self.output_dir, self.keep)
-            self.session.flush(path)
-
-        def on_train_end(self, args, state, control, **kwargs):  # noqa: ANN001
-            self.session.flush()
-
-    return SweeperTrainer, FlowCallback
-
-
-def checkpoint_step(path: Path) -> int | None:
-    match = _CHECKPOINT.match(Path(path).name)
-    return int(match.group(1)) if match else None
-
-
-def _checkpoints(output_dir: Path) -> list[tuple[int, Path]]:
-    if not output_dir.is_dir():
-        return []
-    found = [(checkpoint_step(p), p) for p in output_dir.iterdir() if p.is_dir()]
-    return sorted((step, p) for step, p in found if step is not None)
-
-
-def _keep_latest(output_dir: Path, keep: int) -> None:
-    for _, path in _checkpoints(output_dir)[: -max(keep, 1)]:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def _resume_step(resume_from: Path) -> int:
-    state = resume_from / "trainer_state.json"
-    try:
-        return int(json.loads(state.read_text())["global_step"])
-    except FileNotFoundError:
-        raise SweeperError(f"resume_from {resume_from}: no trainer_state.json; not a Trainer checkpoint") from None
-    except (OSError, KeyError, ValueError) as error:
-        raise SweeperError(f"resume_from {resume_from}: unreadable trainer_state.json ({error})") from None
-
-
 def steps_per_epoch(num_train: int, batch_size: int, accumulation: int) -> int:
     """Optimizer steps per epoch, as HF Trainer counts them (the last step may be partial)."""
     batches = math.ceil(num_train / batch_size)
     return batches // accumulation + int(batches % accumulation > 0)
 
 
-def _checkpointing_args(arguments_class: type, enabled: bool) -> dict[str, Any]:
-    """Gradient (activation) checkpointing, under the name this transformers version uses."""
-    import dataclasses
+def run_trial(
+    config: TrialConfig, reporter: Reporter, resume_from: Path | None = None, across_ranks: bool = False
+) -> TrialSummary:
+    """Train one configuration, reporting as it goes; see the module docstring.
 
-    names = {f.name for f in dataclasses.fields(arguments_class)}
-    prefix = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
-    if not enabled:
-        return {}
-    # Non-reentrant checkpointing works with frozen inputs (LoRA) without enable_input_require_grads.
-    return {prefix: True, f"{prefix}_kwargs": {"use_reentrant": False}}
-
-
-def run_trial(config: TrialConfig, reporter: Reporter, resume_from: Path | None = None) -> TrialSummary:
-    """Train one configuration, reporting as it goes; see the module docstring."""
+    `across_ranks`: this process is one rank of a data-parallel trial (torch.distributed is set up);
+    its logging windows then sum every rank's batches.
+    """
     started = time.perf_counter()
     if config.num_threads:
         torch.set_num_threads(int(config.num_threads))
-    settings = config.train
     output_dir = Path(config.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    resume_step = None
+    step = None
     if resume_from is not None:
         resume_from = Path(resume_from)
-        resume_step = _resume_step(resume_from)
-        for step, path in _checkpoints(output_dir):
-            if step > resume_step and path.resolve() != resume_from.resolve():
-                shutil.rmtree(path, ignore_errors=True)  # a superseded future of this trial
+        step = resume_step(resume_from)
+        discard_later(output_dir, resume_from, step)
+    with _transformers_quiet():
+        from sweeper.trial.hf_trainer import build_trainer
 
-    from transformers import PrinterCallback, ProgressCallback, TrainingArguments
+        prepared = prepare(config)
+        session = _open_session(config, prepared, reporter, resume_from, step, across_ranks)
+        trainer = build_trainer(
+            model=prepared.loaded.model,
+            tokenizer=prepared.loaded.tokenizer,
+            train_items=_Items([f.as_item() for f in prepared.train.features]),
+            collator=Collator(int(prepared.loaded.tokenizer.pad_token_id)),
+            plan=prepared.plan,
+            session=session,
+            settings=config.train,
+            output_dir=output_dir,
+            keep_checkpoints=config.keep_checkpoints,
+        )
+        train_started = time.perf_counter()
+        trainer.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)
+        train_seconds = time.perf_counter() - train_started
+    return _summary(trainer.state, session, prepared, wall_seconds=time.perf_counter() - started, train_seconds=train_seconds)
+
+
+@contextmanager
+def _transformers_quiet() -> Iterator[None]:
+    """transformers' warnings and progress bars off while a trial runs: it reports through points."""
     from transformers.utils import logging as hf_logging
 
     previous_verbosity = hf_logging.get_verbosity()
@@ -450,73 +241,39 @@ def run_trial(config: TrialConfig, reporter: Reporter, resume_from: Path | None 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     try:
-        prepared = prepare(config)
-        num_train = len(prepared.train.features)
-        per_epoch = steps_per_epoch(num_train, settings.per_device_train_batch_size, settings.gradient_accumulation_steps)
-        facts = {
-            "max_steps": per_epoch * settings.num_train_epochs,
-            "steps_per_epoch": per_epoch,
-            "samples_truncated": prepared.report.truncated,
-            "samples_dropped": prepared.report.dropped,
-        }
-        session = _Session(reporter, prepared.include_explanation, facts)
-        if resume_from is not None and (resume_from / STATE_FILE).is_file():
-            state = json.loads((resume_from / STATE_FILE).read_text())
-            session.window = LossWindow.from_state(state["window"])
-        if resume_step is not None:
-            session.last_eval_step = session.last_save_step = resume_step
-
-        args = TrainingArguments(
-            output_dir=str(output_dir),
-            per_device_train_batch_size=settings.per_device_train_batch_size,
-            per_device_eval_batch_size=settings.per_device_eval_batch_size,
-            gradient_accumulation_steps=settings.gradient_accumulation_steps,
-            learning_rate=settings.learning_rate,
-            num_train_epochs=settings.num_train_epochs,
-            lr_scheduler_type=settings.lr_scheduler_type,
-            warmup_steps=settings.warmup_steps,
-            max_grad_norm=settings.max_grad_norm,
-            weight_decay=settings.weight_decay,
-            optim="adamw_torch",
-            logging_strategy="steps",
-            logging_steps=settings.logging_steps,
-            logging_nan_inf_filter=False,  # raw values: a NaN loss is reported as NaN
-            eval_strategy="no",  # FlowCallback decides: every eval_steps and every epoch end
-            save_strategy="no",  # likewise: every save_steps and every epoch end
-            fp16=settings.fp16,
-            bf16=settings.bf16,
-            seed=settings.seed,
-            report_to=[],
-            disable_tqdm=True,
-            remove_unused_columns=False,
-            dataloader_num_workers=0,
-            dataloader_pin_memory=torch.cuda.is_available(),
-            save_only_model=False,
-            **_checkpointing_args(TrainingArguments, settings.gradient_checkpointing),
-        )
-        trainer_class, callback_class = _make_trainer_class()
-        trainer = trainer_class(
-            model=prepared.loaded.model,
-            args=args,
-            train_dataset=_Items([f.as_item() for f in prepared.train.features]),
-            data_collator=Collator(int(prepared.loaded.tokenizer.pad_token_id)),
-            processing_class=prepared.loaded.tokenizer,
-            callbacks=[callback_class(session, settings, output_dir, config.keep_checkpoints)],
-            session=session,
-            plan=prepared.plan,
-        )
-        trainer.remove_callback(PrinterCallback)
-        trainer.remove_callback(ProgressCallback)
-
-        train_started = time.perf_counter()
-        trainer.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)
-        train_seconds = time.perf_counter() - train_started
-        state = trainer.state
+        yield
     finally:
         hf_logging.set_verbosity(previous_verbosity)
         if bars_were_on:
             hf_logging.enable_progress_bar()
 
+
+def _open_session(
+    config: TrialConfig,
+    prepared: Prepared,
+    reporter: Reporter,
+    resume_from: Path | None,
+    step: int,
+    across_ranks: bool,
+) -> ReportSession:
+    """The reporting session, with the trial's facts and, on resume, the checkpoint's open window."""
+    settings = config.train
+    per_epoch = steps_per_epoch(len(prepared.train.features), settings.per_device_train_batch_size, settings.gradient_accumulation_steps)
+    facts = {
+        "max_steps": per_epoch * settings.num_train_epochs,
+        "steps_per_epoch": per_epoch,
+        "samples_truncated": prepared.report.truncated,
+        "samples_dropped": prepared.report.dropped,
+    }
+    session = ReportSession(reporter, prepared.include_explanation, facts, across_ranks=across_ranks)
+    if resume_from is not None:
+        state_file = resume_from / STATE_FILE
+        window = LossTotals.from_state(json.loads(state_file.read_text())["window"]) if state_file.is_file() else LossTotals()
+        session.reopen(window, step)
+    return session
+
+
+def _summary(state: Any, session: ReportSession, prepared: Prepared, *, wall_seconds: float, train_seconds: float) -> TrialSummary:
     return TrialSummary(
         steps_done=int(state.global_step),
         max_steps=int(state.max_steps),
@@ -525,11 +282,11 @@ def run_trial(config: TrialConfig, reporter: Reporter, resume_from: Path | None 
         best_eval_macro_f1=session.best_macro_f1,
         final_label_loss=session.final_label_loss,
         final_eval_label_loss=session.final_eval_label_loss,
-        wall_seconds=time.perf_counter() - started,
+        wall_seconds=wall_seconds,
         train_seconds=train_seconds,
         tokens_per_second=session.train_tokens / train_seconds if train_seconds > 0 else None,
         samples_truncated=prepared.report.truncated,
         samples_dropped=prepared.report.dropped,
-        num_train=num_train,
+        num_train=len(prepared.train.features),
         num_eval=len(prepared.eval.features),
     )
