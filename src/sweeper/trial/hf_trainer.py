@@ -125,7 +125,7 @@ def training_arguments(settings: TrainSettings, output_dir: Path) -> TrainingArg
         warmup_steps=settings.warmup_steps,
         max_grad_norm=settings.max_grad_norm,
         weight_decay=settings.weight_decay,
-        optim="adamw_torch",
+        optim="adamw_torch_fused",  # what a stock Trainer uses; no per-parameter reads of the step count
         logging_strategy="steps",
         logging_steps=settings.logging_steps,
         logging_nan_inf_filter=False,  # raw values: a NaN loss is reported as NaN
