@@ -64,8 +64,8 @@ def test_divergent_and_stuck_pruned_healthy_completes():
     ]
     assert reported[0][-1] == 30  # divergence: at once, on the NaN
     assert 60 <= reported[1][-1] <= 70  # stuck: as soon as the plateau rule may judge (3 x 20 points)
-    assert pruner.monitor(0).stopped.rule == "divergence"
-    assert (pruner.monitor(1).stopped.rule, pruner.monitor(1).stopped.kind) == ("plateau", "stuck")
+    assert pruner.monitor(0).stopped.verdict == "divergence"
+    assert (pruner.monitor(1).stopped.verdict, pruner.monitor(1).stopped.kind) == ("plateau", "stuck")
     assert pruner.monitor(2).verdict == "healthy"
     # fed incrementally: one observation per report, none replayed, none doubled
     assert [pruner.monitor(n).points for n in range(4)] == [len(reported[n]) for n in range(4)]
@@ -119,8 +119,8 @@ def _frozen(values, number):
     [
         ({"settings": {"grace_steps": 3}}, "settings must be a PrunerSettings or None, got dict."),
         ({"max_trials_cached": 0}, "max_trials_cached must be an int >= 1, got 0."),
-        ({"max_steps": -1}, "max_steps must be > 0 or None, got -1."),
-        ({"steps_per_epoch": 0}, "steps_per_epoch must be > 0 or None, got 0."),
+        ({"max_steps": -1}, "max_steps must be a number > 0 or None, got -1."),
+        ({"steps_per_epoch": 0}, "steps_per_epoch must be a number > 0 or None, got 0."),
     ],
 )
 def test_invalid_arguments(kwargs, message):

@@ -36,35 +36,33 @@ def test_a_mediocre_trial_is_outpaced_once_a_good_one_finished():
     scheduler = ConvergenceScheduler(PrunerSettings(num_classes=3))
     good, mediocre = SimpleNamespace(trial_id="good"), SimpleNamespace(trial_id="mediocre")
     assert _feed(scheduler, good, _results(GOOD)) is None
-    assert scheduler.best_reference == pytest.approx(0.96)
+    assert scheduler.sweep.best.final == pytest.approx(0.96)
     assert _feed(scheduler, mediocre, _results(MEDIOCRE)) == 200
     assert scheduler.was_pruned("mediocre") and not scheduler.was_pruned("good")
-    verdict, reason = scheduler.verdict("mediocre")
-    assert verdict == "plateau" and "outpaced" in reason and "the best finished trial reached 0.96" in reason
+    verdict, stopped_by, reason = scheduler.verdict("mediocre")
+    assert (verdict, stopped_by) == ("plateau", "outpaced") and "outpaced" in reason and "the best finished trial reached 0.96" in reason
 
 
 def test_no_peer_finished_no_outpacing():
     # the mediocre trial runs first: nothing finished yet to compare it with, so it runs to its end
     scheduler = ConvergenceScheduler(PrunerSettings(num_classes=3))
     assert _feed(scheduler, SimpleNamespace(trial_id="mediocre"), _results(MEDIOCRE)) is None
-    assert scheduler.best_reference == pytest.approx(0.78)
+    assert scheduler.sweep.best.final == pytest.approx(0.78)
     # and a pruned trial never sets the bar
     assert _feed(scheduler, SimpleNamespace(trial_id="worse"), _results([0.5, 0.6, 0.62, 0.63, 0.62, 0.63, 0.62, 0.63, 0.62, 0.63, 0.62, 0.63])) is not None
     scheduler.on_trial_complete(None, SimpleNamespace(trial_id="worse"), {})
-    assert scheduler.best_reference == pytest.approx(0.78)
+    assert scheduler.sweep.best.final == pytest.approx(0.78) and len(scheduler.sweep.finished) == 1
 
 
 def test_the_best_trial_curve_gives_the_equal_progress_comparison():
-    # The best final metric the scheduler keeps carries that trial's eval curve (a Reference), so a
-    # noisy mediocre trial is compared with it at equal progress, with no change to the scheduler.
-    from sweeper.rules.outpaced import Reference
-
+    # The sweep the scheduler keeps holds the best trial's eval curve, so a noisy mediocre trial is
+    # compared with it at equal progress.
     scheduler = ConvergenceScheduler(PrunerSettings(num_classes=3))
     assert _feed(scheduler, SimpleNamespace(trial_id="good"), _results(GOOD)) is None
-    assert isinstance(scheduler.best_reference, Reference) and len(scheduler.best_reference.curve) == len(GOOD)
+    assert len(scheduler.sweep.best.curve) == len(GOOD)
     noisy = [0.4, 0.6, 0.5, 0.6, 0.5, 0.6, 0.5, 0.6, 0.5, 0.6, 0.5, 0.6]
     assert _feed(scheduler, SimpleNamespace(trial_id="noisy"), _results(noisy)) == 200
-    assert "where the best finished trial was at" in scheduler.verdict("noisy")[1]
+    assert "where the best finished trial was at" in scheduler.verdict("noisy")[2]
     off = ConvergenceScheduler(PrunerSettings(num_classes=3, compare_at_equal_progress=False))
     assert _feed(off, SimpleNamespace(trial_id="good"), _results(GOOD)) is None
     assert _feed(off, SimpleNamespace(trial_id="noisy"), _results(noisy)) is None
@@ -80,12 +78,12 @@ def test_a_trial_at_chance_is_stopped_only_once_finished_trials_show_chance_lead
     assert _feed(scheduler, SimpleNamespace(trial_id="stuck-1"), _results(chance)) is None
     assert _feed(scheduler, SimpleNamespace(trial_id="stuck-2"), _results(chance[::-1])) is None
     assert _feed(scheduler, SimpleNamespace(trial_id="stuck-3"), _results(chance)) == 100
-    verdict, reason = scheduler.verdict("stuck-3")
-    assert verdict == "plateau" and "no precedent" in reason and "2 finished trials" in reason
+    verdict, stopped_by, reason = scheduler.verdict("stuck-3")
+    assert (verdict, stopped_by) == ("plateau", "precedent") and "no precedent" in reason and "2 finished trials" in reason
     # a pruned trial is no precedent: the fourth run at chance still sees the same two
     scheduler.on_trial_complete(None, SimpleNamespace(trial_id="stuck-3"), {})
     assert _feed(scheduler, SimpleNamespace(trial_id="stuck-4"), _results(chance)) == 100
-    assert "2 finished trials" in scheduler.verdict("stuck-4")[1]
+    assert "2 finished trials" in scheduler.verdict("stuck-4")[2]
     off = ConvergenceScheduler(PrunerSettings(num_classes=3, compare_to_precedent=False))
     for name, curve in (("good", GOOD), ("stuck-1", chance), ("stuck-2", chance[::-1])):
         _feed(off, SimpleNamespace(trial_id=name), _results(curve))

@@ -101,7 +101,7 @@ def test_json_on_real_logs(capsys, name, verdict, fmt, rules):
     assert [f["rule"] for f in doc["findings"]] == rules
     assert doc["points"] > 0
     for finding in doc["findings"]:
-        assert set(finding) == {"rule", "kind", "step", "epoch", "evidence", "message"}
+        assert set(finding) == {"verdict", "rule", "kind", "step", "epoch", "evidence", "message"}
 
 
 def test_json_non_finite_values_stay_valid_json(tmp_path, capsys):

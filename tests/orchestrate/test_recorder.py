@@ -73,5 +73,5 @@ def test_a_batch_of_points_is_judged_point_by_point(tmp_path):
     ]
     result = {**batch[-1], "points": batch}
     assert feed(scheduler, recorder, t, result) == TrialScheduler.STOP
-    assert "at step 4" in scheduler.verdict("batched")[1]  # the point that fired, not the batch's last
+    assert "at step 4" in scheduler.verdict("batched")[2]  # the point that fired, not the batch's last
     assert [p["step"] for p in recorder.records["batched"].points] == [2, 4, 6]

@@ -66,7 +66,7 @@ KEEP = [
 def test_good_and_slow_but_learning_runs_are_not_stopped(trial, why):
     monitor, stop = _replay(TRIALS[trial])
     assert stop is None, (why, monitor.reason)
-    assert not [f for f in monitor.findings if f.rule == "plateau" and f.kind in ("stuck", "too_slow")], why
+    assert not [f for f in monitor.findings if f.verdict == "plateau" and f.kind in ("stuck", "too_slow")], why
 
 
 STOP = [
@@ -100,7 +100,7 @@ def test_stuck_too_slow_and_memorising_runs_are_stopped(trial, stop, by_step, wh
     monitor, stopped = _replay(TRIALS[trial])
     assert stopped is not None, (why, monitor.reason)
     step, finding = stopped
-    assert (finding.rule, finding.kind) == stop, (why, monitor.reason)
+    assert (finding.verdict, finding.kind) == stop, (why, monitor.reason)
     assert step <= by_step, (why, monitor.reason)
     assert monitor.reason.startswith(f"stopped: {stop[0]} ({stop[1]}) at step ")
 

@@ -123,7 +123,7 @@ def test_policy(points, settings, monitor_kwargs, stop_index, stop, verdict):
     else:
         index, finding = stop_at
         assert index == stop_index
-        assert (finding.rule, finding.kind) == stop
+        assert (finding.verdict, finding.kind) == stop
         assert monitor.stopped is finding
         assert monitor.reason.startswith(f"stopped: {stop[0]} ({stop[1]}) at step {finding.step}: ")
     assert monitor.verdict == verdict
@@ -133,7 +133,7 @@ def test_stop_is_sticky():
     monitor = CurveMonitor()
     decisions = [monitor.observe(p) for p in _with_nan(_healthy(20), 3)]
     assert [d.action for d in decisions[:3]] == ["continue"] * 3
-    assert all(d.action == "stop" and d.finding.rule == "divergence" for d in decisions[3:])
+    assert all(d.action == "stop" and d.finding.verdict == "divergence" for d in decisions[3:])
 
 
 def test_precedence_staircase_over_plateau():
@@ -142,7 +142,7 @@ def test_precedence_staircase_over_plateau():
         Point(step=10 * (150 + i + 1), epoch=3 + (i + 1) / PER_EPOCH * 0.999, loss=0.64 * (1 + 0.002 * (i % 3))) for i in range(150)
     ]
     result = diagnose(points)
-    assert {f.rule for f in result.findings} >= {"staircase", "plateau"}
+    assert {f.verdict for f in result.findings} >= {"staircase", "plateau"}
     assert result.verdict == "staircase"
 
 
@@ -167,7 +167,7 @@ def test_plateau_within_epochs_of_a_staircase_does_not_stop_it():
     # staircase policy ("keep when improving") decides for a staircase run.
     monitor, stop_at = _run(improving())
     assert stop_at is None
-    assert [f.rule for f in monitor.findings] == ["staircase", "staircase", "plateau"]
+    assert [f.verdict for f in monitor.findings] == ["staircase", "staircase", "plateau"]
     assert monitor.verdict == "staircase"
 
 
@@ -176,12 +176,12 @@ def test_warning_never_changes_the_verdict_and_is_summarised():
     result = diagnose(points)
     assert result.verdict == "healthy"
     (warning,) = result.findings
-    assert (warning.rule, warning.kind, warning.evidence["count"]) == ("warning", "non_finite_grad_norm", 10)
+    assert (warning.verdict, warning.kind, warning.evidence["count"]) == ("warning", "non_finite_grad_norm", 10)
 
 
 def test_steps_per_epoch_gives_epochs_to_points_without_them():
     points = [Point(step=p.step, loss=p.loss) for p in unjudged()]
-    assert "staircase" not in {f.rule for f in diagnose(points).findings}  # no epochs: no staircase judgement
+    assert "staircase" not in {f.verdict for f in diagnose(points).findings}  # no epochs: no staircase judgement
     assert diagnose(points, steps_per_epoch=10 * PER_EPOCH).verdict == "staircase"
 
 
@@ -193,7 +193,7 @@ def test_w_explain_and_wo_explain_judged_the_same():
     w = [Point(step=10 * (i + 1), loss=1.8 + 0.01 * (i % 2), label_loss=v, explanation_loss=1.9) for i, v in enumerate(label)]
     for points in (wo, w):
         result = diagnose(points, num_classes=3)
-        assert [(f.rule, f.kind) for f in result.findings] == [("plateau", "converged")]
+        assert [(f.verdict, f.kind) for f in result.findings] == [("plateau", "converged")]
     # judged on the mean loss instead, w-explain would look stuck
     assert diagnose(w, signal="loss").findings[0].kind == "stuck"
 
@@ -223,29 +223,29 @@ def test_grace_from_fraction_and_steps():
     "kwargs, message",
     [
         ({"enabled": 1}, "enabled must be a bool, got 1."),
-        ({"grace_steps": -1}, "grace_steps must be >= 0, got -1."),
-        ({"grace_steps": 1.5}, "grace_steps must be >= 0, got 1.5."),
-        ({"grace_fraction": 1.0}, "grace_fraction must be in [0, 1), got 1.0."),
+        ({"grace_steps": -1}, "grace_steps must be an int >= 0, got -1."),
+        ({"grace_steps": 1.5}, "grace_steps must be an int >= 0, got 1.5."),
+        ({"grace_fraction": 1.0}, "grace_fraction must be a number in [0, 1), got 1.0."),
         ({"stop_on_stuck_plateau": "yes"}, "stop_on_stuck_plateau must be a bool, got 'yes'."),
         ({"stop_when_converged": None}, "stop_when_converged must be a bool, got None."),
         ({"staircase": "always"}, "staircase must be one of 'auto', 'stop', 'flag', got 'always'."),
         ({"num_classes": 1}, "num_classes must be an int >= 2 or None, got 1."),
         ({"signal": "eval_loss"}, "signal must be one of 'auto', 'label_loss', 'loss', got 'eval_loss'."),
-        ({"divergence_rise_ratio": 0}, "divergence_rise_ratio must be > 0, got 0."),
-        ({"divergence_patience": 0}, "divergence_patience must be >= 1, got 0."),
-        ({"staircase_min_drop": 0}, "staircase_min_drop must be in (0, 1), got 0."),
-        ({"staircase_min_ratio": 0.5}, "staircase_min_ratio must be >= 1, got 0.5."),
-        ({"staircase_eval_tolerance": -1}, "staircase_eval_tolerance must be in [0, 1), got -1."),
-        ({"plateau_min_improvement": 2}, "plateau_min_improvement must be in (0, 1), got 2."),
-        ({"plateau_window_fraction": 0}, "plateau_window_fraction must be in (0, 1], got 0."),
-        ({"plateau_min_points": 2}, "plateau_min_points must be >= 6, got 2."),
-        ({"stuck_ratio": 1}, "stuck_ratio must be in (0, 1), got 1."),
-        ({"stuck_fraction": math.nan}, "stuck_fraction must be in (0, 1), got nan."),
+        ({"divergence_rise_ratio": 0}, "divergence_rise_ratio must be a number > 0, got 0."),
+        ({"divergence_patience": 0}, "divergence_patience must be an int >= 1, got 0."),
+        ({"staircase_min_drop": 0}, "staircase_min_drop must be a number in (0, 1), got 0."),
+        ({"staircase_min_ratio": 0.5}, "staircase_min_ratio must be a number >= 1, got 0.5."),
+        ({"staircase_eval_tolerance": -1}, "staircase_eval_tolerance must be a number in [0, 1), got -1."),
+        ({"plateau_min_improvement": 2}, "plateau_min_improvement must be a number in (0, 1), got 2."),
+        ({"plateau_window_fraction": 0}, "plateau_window_fraction must be a number in (0, 1], got 0."),
+        ({"plateau_min_points": 2}, "plateau_min_points must be an int >= 6, got 2."),
+        ({"stuck_ratio": 1}, "stuck_ratio must be a number in (0, 1), got 1."),
+        ({"stuck_fraction": math.nan}, "stuck_fraction must be a number in (0, 1), got nan."),
         ({"stop_when_too_slow": 0}, "stop_when_too_slow must be a bool, got 0."),
-        ({"too_slow_margin": 0.9}, "too_slow_margin must be >= 1, got 0.9."),
-        ({"too_slow_margin": math.inf}, "too_slow_margin must be >= 1, got inf."),
-        ({"pace_after": 1.0}, "pace_after must be in [0, 1), got 1.0."),
-        ({"pace_after": -0.1}, "pace_after must be in [0, 1), got -0.1."),
+        ({"too_slow_margin": 0.9}, "too_slow_margin must be a number >= 1, got 0.9."),
+        ({"too_slow_margin": math.inf}, "too_slow_margin must be a number >= 1, got inf."),
+        ({"pace_after": 1.0}, "pace_after must be a number in [0, 1), got 1.0."),
+        ({"pace_after": -0.1}, "pace_after must be a number in [0, 1), got -0.1."),
     ],
 )
 def test_invalid_settings(kwargs, message):
@@ -258,8 +258,8 @@ def test_invalid_settings(kwargs, message):
     "kwargs, message",
     [
         ({"settings": {"grace_steps": 1}}, "settings must be a PrunerSettings, got dict."),
-        ({"max_steps": 0}, "max_steps must be > 0 or None, got 0."),
-        ({"steps_per_epoch": -5}, "steps_per_epoch must be > 0 or None, got -5."),
+        ({"max_steps": 0}, "max_steps must be a number > 0 or None, got 0."),
+        ({"steps_per_epoch": -5}, "steps_per_epoch must be a number > 0 or None, got -5."),
     ],
 )
 def test_invalid_monitor_arguments(kwargs, message):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sweeper.rules import CurveMonitor, Point, PrunerSettings, diagnose
+from sweeper.rules import NO_SWEEP, CurveMonitor, FinishedRun, Point, PrunerSettings, Sweep, diagnose
 from sweeper.rules.outpaced import OutpacedRule, optimistic_final
 
 MAX = 300
@@ -14,10 +14,15 @@ def _evals(values, every=25):
     return [Point(step=(i + 1) * every, epoch=(i + 1) * every / 75, eval_macro_f1=v) for i, v in enumerate(values)]
 
 
+def _best_only(final, curve=()):
+    """A sweep whose one finished run ended at `final` (no sweep when None)."""
+    return NO_SWEEP if final is None else Sweep().adding(FinishedRun(final, tuple(curve)))
+
+
 def _first_fire(values, reference, **kwargs):
     rule = OutpacedRule(MAX, num_classes=3, **kwargs)
     for point in _evals(values):
-        found = rule.observe(point, reference)
+        found = rule.observe(point, _best_only(reference))
         if found is not None:
             return found
     return None
@@ -44,7 +49,7 @@ def test_outpaced_fires_only_when_even_optimism_falls_short(values, reference, s
     found = _first_fire(values, reference)
     assert (found.step if found is not None else None) == step, why
     if found is not None:
-        assert (found.rule, found.kind) == ("plateau", "outpaced")
+        assert (found.verdict, found.kind) == ("plateau", "outpaced")
         assert found.evidence["projected"] < reference
         assert "even optimistically" in found.message and f"the best finished trial reached {reference:.3g}" in found.message
 
@@ -58,15 +63,13 @@ def test_optimistic_final_is_at_least_the_current_level():
 def test_monitor_stops_outpaced_only_with_a_reference():
     points = _evals([0.5, 0.7, 0.76, 0.78, 0.77, 0.78, 0.78, 0.77, 0.78, 0.78, 0.77])
     monitor = CurveMonitor(PrunerSettings(num_classes=3), max_steps=MAX)
-    monitor.reference = 0.96
-    stops = [p.step for p in points if monitor.observe(p).stop]
+    stops = [p.step for p in points if monitor.observe(p, _best_only(0.96)).stop]
     assert stops and stops[0] == 200
     assert monitor.verdict == "plateau" and "outpaced" in monitor.reason
     # diagnose has no peers: the rule never fires on a log judged alone
     assert not [f for f in diagnose(points, num_classes=3, max_steps=MAX).findings if f.kind == "outpaced"]
     off = CurveMonitor(PrunerSettings(num_classes=3, compare_to_best=False), max_steps=MAX)
-    off.reference = 0.96
-    assert not any(off.observe(p).stop for p in points)
+    assert not any(off.observe(p, _best_only(0.96)).stop for p in points)
 
 
 @pytest.mark.parametrize(
@@ -74,7 +77,7 @@ def test_monitor_stops_outpaced_only_with_a_reference():
     [
         ({"max_steps": 0}, "max_steps must be a number > 0, got 0."),
         ({"after": 1.0}, "after must be a number in [0, 1), got 1.0."),
-        ({"margin": 0.5}, "margin must be a finite number >= 1, got 0.5."),
+        ({"margin": 0.5}, "margin must be a number >= 1, got 0.5."),
         ({"min_evals": 2}, "min_evals must be an int >= 3, got 2."),
     ],
 )
@@ -91,7 +94,7 @@ NOISY_MEDIOCRE = [0.4, 0.6, 0.5, 0.6, 0.5, 0.6, 0.5, 0.6, 0.5, 0.6, 0.5, 0.6]
 def _fire_step(values, reference, curve=None):
     rule = OutpacedRule(MAX, num_classes=3)
     for point in _evals(values):
-        found = rule.observe(point, reference, curve)
+        found = rule.observe(point, _best_only(reference, curve or ()))
         if found is not None:
             return found
     return None
@@ -124,19 +127,18 @@ def test_equal_progress_spares_runs_that_end_best(values):
     assert _fire_step(values, 0.96, GOOD_CURVE) is None
 
 
-def test_reference_carries_the_curve_through_the_monitor():
-    from sweeper.rules.outpaced import Reference, curve_level
+def test_a_finished_run_carries_its_curve_through_the_monitor():
+    from sweeper.rules.outpaced import curve_level
 
     finished = CurveMonitor(PrunerSettings(num_classes=3), max_steps=MAX)
     for point in _evals([v for _, v in GOOD_CURVE]):
         finished.observe(point)
-    final = finished.final_metric
-    assert isinstance(final, Reference) and final == pytest.approx(0.96) and final.curve == tuple(GOOD_CURVE)
-    assert curve_level(final.curve, 1 / 3) == pytest.approx(0.9) and curve_level(final.curve, 1.0) == pytest.approx(0.96)
+    run = finished.finished_run
+    assert run.final == pytest.approx(0.96) and run.curve == tuple(GOOD_CURVE)
+    assert curve_level(run.curve, 1 / 3) == pytest.approx(0.9) and curve_level(run.curve, 1.0) == pytest.approx(0.96)
+    sweep = Sweep().adding(run)  # what the scheduler keeps of it
     monitor = CurveMonitor(PrunerSettings(num_classes=3), max_steps=MAX)
-    monitor.reference = final  # what the scheduler does with the best final metric
-    stops = [p.step for p in _evals(NOISY_MEDIOCRE) if monitor.observe(p).stop]
-    assert stops and stops[0] == 200
+    stops = [p.step for p in _evals(NOISY_MEDIOCRE) if monitor.observe(p, sweep).stop]
+    assert stops and stops[0] == 200 and monitor.stopped_by == "outpaced"
     off = CurveMonitor(PrunerSettings(num_classes=3, compare_at_equal_progress=False), max_steps=MAX)
-    off.reference = final
-    assert not any(off.observe(p).stop for p in _evals(NOISY_MEDIOCRE))
+    assert not any(off.observe(p, sweep).stop for p in _evals(NOISY_MEDIOCRE))

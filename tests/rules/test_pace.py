@@ -85,7 +85,7 @@ FIRES = [
 def test_pace_fires(curve, rule, kind, window):
     index, finding = _first(_curve(**curve), **rule)
     assert finding is not None
-    assert (finding.rule, finding.kind) == ("plateau", kind)
+    assert (finding.verdict, finding.kind) == ("plateau", kind)
     assert window[0] <= index <= window[1]
     evidence = finding.evidence
     assert evidence["test"] == "pace" and evidence["projected"] > evidence["stuck_line"]
@@ -150,9 +150,9 @@ def test_margin_is_the_pace_it_would_need():
     [
         ({"max_steps": 0}, "max_steps must be a number > 0, got 0."),
         ({"max_steps": None}, "max_steps must be a number > 0, got None."),
-        ({"margin": 0.5}, "margin must be a finite number >= 1, got 0.5."),
-        ({"after": 1.0}, "pace_after must be a number in [0, 1), got 1.0."),
-        ({"z": -1}, "z must be a finite number >= 0, got -1."),
+        ({"margin": 0.5}, "margin must be a number >= 1, got 0.5."),
+        ({"after": 1.0}, "after must be a number in [0, 1), got 1.0."),
+        ({"z": -1}, "z must be a number >= 0, got -1."),
         ({"min_points": 5}, "min_points must be an int >= 6, got 5."),
         ({"recent_fraction": 0}, "recent_fraction must be a number in (0, 1], got 0."),
         ({"stuck_ratio": 1}, "stuck_ratio must be a number in (0, 1), got 1."),

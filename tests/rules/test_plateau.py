@@ -77,7 +77,7 @@ FIRES = [
 def test_plateau_fires(curve, rule, kind, window):
     index, finding = _first(_curve(**curve), **rule)
     assert finding is not None
-    assert (finding.rule, finding.kind) == ("plateau", kind)
+    assert (finding.verdict, finding.kind) == ("plateau", kind)
     assert window[0] <= index <= window[1]
     assert finding.evidence["improvement_upper"] < 0.02
     assert finding.evidence["test"] == "flat"
@@ -129,7 +129,7 @@ NOT_IMPROVING_FIRES = [
 @pytest.mark.parametrize("curve, rule, window", [c[1:] for c in NOT_IMPROVING_FIRES], ids=[c[0] for c in NOT_IMPROVING_FIRES])
 def test_not_improving_fires_stuck(curve, rule, window):
     index, finding = _first(_curve(**curve), **rule)
-    assert finding is not None and (finding.rule, finding.kind) == ("plateau", "stuck")
+    assert finding is not None and (finding.verdict, finding.kind) == ("plateau", "stuck")
     assert window[0] <= index <= window[1]
     evidence = finding.evidence
     assert evidence["test"] == "not_improving"
@@ -192,7 +192,7 @@ def test_cost_stays_bounded_on_long_runs():
         ({"min_improvement": 0}, "min_improvement must be a number in (0, 1), got 0."),
         ({"window_fraction": 0}, "window_fraction must be a number in (0, 1], got 0."),
         ({"min_points": 5}, "min_points must be an int >= 6, got 5."),
-        ({"z": -1}, "z must be a finite number >= 0, got -1."),
+        ({"z": -1}, "z must be a number >= 0, got -1."),
         ({"stuck_ratio": 1.0}, "stuck_ratio must be a number in (0, 1), got 1.0."),
         ({"stuck_fraction": 0}, "stuck_fraction must be a number in (0, 1), got 0."),
         ({"chance_margin": 1}, "chance_margin must be a number in [0, 1), got 1."),

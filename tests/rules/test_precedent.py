@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from sweeper.rules import CurveMonitor, Point, PrunerSettings, diagnose
-from sweeper.rules.outpaced import Reference
+from sweeper.rules import CurveMonitor, FinishedRun, Point, PrunerSettings, Sweep, diagnose
 from sweeper.rules.precedent import PrecedentRule
 
 MAX = 300
@@ -21,13 +20,20 @@ def _evals(values, every=25):
 
 def _finished(values):
     """A finished run as the scheduler keeps it: final metric + eval curve by fraction of max_steps."""
-    return Reference(values[-1], [((i + 1) * 25 / MAX, v) for i, v in enumerate(values)])
+    return FinishedRun(values[-1], tuple(((i + 1) * 25 / MAX, v) for i, v in enumerate(values)))
+
+
+def _sweep(runs):
+    sweep = Sweep()
+    for run in runs:
+        sweep = sweep.adding(run)
+    return sweep
 
 
 def _first_fire(values, precedents, **kwargs):
     rule = PrecedentRule(MAX, 3, **kwargs)
     for point in _evals(values):
-        found = rule.observe(point, precedents)
+        found = rule.observe(point, _sweep(precedents))
         if found is not None:
             return found
     return None
@@ -60,7 +66,7 @@ def test_precedent_fires_only_on_evidence_from_the_sweep(values, precedents, ste
     found = _first_fire(values, precedents)
     assert (found.step if found is not None else None) == step, why
     if found is not None:
-        assert (found.rule, found.kind) == ("plateau", "precedent")
+        assert (found.verdict, found.kind) == ("plateau", "precedent")
         assert found.evidence["peers"] >= 2 and found.evidence["best_of_peers"] < found.evidence["best"] - 0.05
         assert "no precedent" in found.message and "finished trials of this sweep were at chance" in found.message
 
@@ -72,7 +78,7 @@ def test_it_waits_for_after_and_min_evals_and_never_judges_the_last_step():
     assert _first_fire(CHANCE, precedents, after=0.1, min_evals=6).step == 150
     assert _first_fire(CHANCE[:1] + [0.3], precedents, after=0.9) is None
     rule = PrecedentRule(MAX, 3)
-    assert rule.observe(Point(step=MAX, eval_macro_f1=0.3), precedents) is None
+    assert rule.observe(Point(step=MAX, eval_macro_f1=0.3), _sweep(precedents)) is None
 
 
 def test_margin_counts_a_near_best_precedent_as_a_bloomer():
@@ -92,21 +98,18 @@ def test_bad_settings_are_refused(kwargs):
 
 
 def test_monitor_stops_on_precedent_only_when_the_scheduler_gave_precedents():
-    precedents = [_finished(GOOD), *STUCK_PAIR]
+    precedents = _sweep([_finished(GOOD), *STUCK_PAIR])
     monitor = CurveMonitor(PrunerSettings(num_classes=3), max_steps=MAX)
-    monitor.precedents = precedents
-    stops = [p.step for p in _evals(CHANCE) if monitor.observe(p).stop]
-    assert stops and stops[0] == 100 and monitor.stopped.kind == "precedent"
+    stops = [p.step for p in _evals(CHANCE) if monitor.observe(p, precedents).stop]
+    assert stops and stops[0] == 100 and monitor.stopped.kind == "precedent" and monitor.stopped_by == "precedent"
     assert monitor.verdict == "plateau" and "no precedent" in monitor.reason
     off = CurveMonitor(PrunerSettings(num_classes=3, compare_to_precedent=False), max_steps=MAX)
-    off.precedents = precedents
-    assert not any(off.observe(p).stop for p in _evals(CHANCE))
+    assert not any(off.observe(p, precedents).stop for p in _evals(CHANCE))
     # a log judged alone has no sweep behind it
     assert not [f for f in diagnose(_evals(CHANCE), num_classes=3, max_steps=MAX).findings if f.kind == "precedent"]
     # without num_classes there is no chance line to judge against
     blind = CurveMonitor(PrunerSettings(), max_steps=MAX)
-    blind.precedents = precedents
-    assert not any(blind.observe(p).stop for p in _evals(CHANCE))
+    assert not any(blind.observe(p, precedents).stop for p in _evals(CHANCE))
 
 
 @pytest.mark.parametrize("kwargs", [{"precedent_after": 1.0}, {"precedent_min_peers": 0}, {"compare_to_precedent": 1}])

@@ -24,7 +24,7 @@ def _false_findings(result):
     return [
         f
         for f in result.findings
-        if f.rule in ("divergence", "staircase") or (f.rule == "plateau" and f.kind in ("stuck", "too_slow"))
+        if f.verdict in ("divergence", "staircase") or (f.verdict == "plateau" and f.kind in ("stuck", "too_slow"))
     ]
 
 
@@ -38,7 +38,7 @@ def test_false_finding_rate_on_500_healthy_decays(max_steps):
         curve = synthetic.healthy(random.Random(seed))
         result = diagnose(curve.points, max_steps=curve.points[-1].step if max_steps else None)
         if _false_findings(result):
-            false.append((seed, curve.params, [(f.rule, f.kind, f.step) for f in _false_findings(result)]))
+            false.append((seed, curve.params, [(f.verdict, f.kind, f.step) for f in _false_findings(result)]))
     rate = len(false) / 500
     print(f"false-finding rate on 500 healthy decays ({'with' if max_steps else 'without'} max_steps): {rate:.1%} ({len(false)})")
     assert rate <= 0.01, false
@@ -54,7 +54,7 @@ def test_false_finding_rate_on_500_healthy_label_losses():
         curve = synthetic.healthy_label(random.Random(seed))
         result = diagnose(curve.points, num_classes=3, max_steps=curve.points[-1].step)
         if _false_findings(result):
-            false.append((seed, curve.params, [(f.rule, f.kind, f.step) for f in _false_findings(result)]))
+            false.append((seed, curve.params, [(f.verdict, f.kind, f.step) for f in _false_findings(result)]))
     rate = len(false) / 500
     print(f"false-finding rate on 500 healthy 3-class label losses: {rate:.1%} ({len(false)})")
     assert rate <= 0.01, false
@@ -69,7 +69,7 @@ def test_late_bloomers_are_not_judged_too_slow():
     for seed in range(500):
         curve = synthetic.late_bloomer(random.Random(seed))
         result = diagnose(curve.points, num_classes=curve.params["num_classes"], max_steps=curve.points[-1].step)
-        new = [f for f in result.findings if f.rule == "plateau" and f.evidence.get("test") in ("pace", "not_improving")]
+        new = [f for f in result.findings if f.verdict == "plateau" and f.evidence.get("test") in ("pace", "not_improving")]
         if new:
             judged.append((seed, curve.params, [(f.kind, f.step) for f in new]))
         if [f for f in _false_findings(result) if f not in new]:
@@ -91,7 +91,7 @@ def test_late_bloomers_are_not_stopped():
         for point in curve.points:
             if monitor.observe(point).stop:
                 found = monitor.stopped
-                stopped.append((seed, curve.params, (found.rule, found.kind, found.evidence.get("test"), found.step)))
+                stopped.append((seed, curve.params, (found.verdict, found.kind, found.evidence.get("test"), found.step)))
                 break
     rate = len(stopped) / 500
     print(f"late bloomers stopped: {rate:.1%} ({len(stopped)})")
@@ -107,7 +107,7 @@ def test_too_slow_runs_are_found():
         curve = synthetic.too_slow(random.Random(seed))
         max_steps = curve.points[-1].step
         result = diagnose(curve.points, num_classes=3, max_steps=max_steps)
-        plateaus = [f for f in result.findings if f.rule == "plateau" and f.kind in ("stuck", "too_slow")]
+        plateaus = [f for f in result.findings if f.verdict == "plateau" and f.kind in ("stuck", "too_slow")]
         found_at.append(plateaus[0].step / max_steps if plateaus else math.inf)
     found_at.sort()
     found = sum(math.isfinite(x) for x in found_at) / 500
@@ -121,7 +121,7 @@ def test_too_slow_runs_are_found():
 def test_staircase_found_at_the_boundary_where_it_starts(seed):
     curve = synthetic.staircase(random.Random(seed))
     result = diagnose(curve.points)
-    stairs = [f for f in result.findings if f.rule == "staircase"]
+    stairs = [f for f in result.findings if f.verdict == "staircase"]
     assert stairs, curve.params
     assert stairs[0].step == curve.onset_step, curve.params  # not before: smooth boundaries stay quiet
     assert stairs[0].kind == ("memorising" if curve.params["memorising"] else "improving"), curve.params
@@ -140,7 +140,7 @@ def test_stuck_plateau_found_within_a_window_of_its_onset(seed):
     ready = max(60, 1.5 * onset, resolvable)
     assume(n >= ready + n / 3)
     index_of = {p.step: i for i, p in enumerate(curve.points)}
-    plateaus = [f for f in diagnose(curve.points).findings if f.rule == "plateau"]
+    plateaus = [f for f in diagnose(curve.points).findings if f.verdict == "plateau"]
     assert plateaus, curve.params
     first = plateaus[0]
     assert first.kind == "stuck", curve.params
@@ -152,7 +152,7 @@ def test_stuck_plateau_found_within_a_window_of_its_onset(seed):
 def test_non_finite_loss_found_at_once(seed):
     curve = synthetic.non_finite(random.Random(seed))
     result = diagnose(curve.points)
-    divergence = [f for f in result.findings if f.rule == "divergence"]
+    divergence = [f for f in result.findings if f.verdict == "divergence"]
     assert [(f.kind, f.step) for f in divergence] == [("non_finite", curve.onset_step)]
     assert result.verdict == "divergence"
 
@@ -162,7 +162,7 @@ def test_non_finite_loss_found_at_once(seed):
 def test_sustained_rise_found_within_a_few_points(seed):
     curve = synthetic.rising(random.Random(seed))
     steps = [p.step for p in curve.points]
-    divergence = [f for f in diagnose(curve.points).findings if f.rule == "divergence"]
+    divergence = [f for f in diagnose(curve.points).findings if f.verdict == "divergence"]
     assert divergence and divergence[0].kind == "rising", curve.params
     # median of 5 flips within 3 + ramp points, then 5 points of patience
     delay = steps.index(divergence[0].step) - steps.index(curve.onset_step)

@@ -37,12 +37,12 @@ def test_verdict_matches_label(name, verdicts):
     _, result = _diagnose(name)
     assert result.verdict in verdicts
     # nothing on these runs is broken, stuck or too slow
-    assert not [f for f in result.findings if f.rule == "divergence" or (f.rule == "plateau" and f.kind in ("stuck", "too_slow"))]
+    assert not [f for f in result.findings if f.verdict == "divergence" or (f.verdict == "plateau" and f.kind in ("stuck", "too_slow"))]
 
 
 def test_mistral_cliff_at_every_boundary():
     _, result = _diagnose("mistral7b_lora_translator_4ep_staircase_trainer_state.json")
-    stairs = [f for f in result.findings if f.rule == "staircase"]
+    stairs = [f for f in result.findings if f.verdict == "staircase"]
     assert [f.step for f in stairs] == [2170, 4340, 6500]  # first logged step of epochs 2, 3, 4
     assert all(f.kind == "unjudged" for f in stairs)  # the log has no eval points
     assert [round(f.evidence["rel_drop"], 2) for f in stairs] == [0.22, 0.35, 0.30]
@@ -51,14 +51,14 @@ def test_mistral_cliff_at_every_boundary():
 
 def test_gemma_nan_grad_norm_is_a_warning_only():
     _, result = _diagnose("gemma7b_lora_kgllm_5ep_healthy_nangrad_trainer_state.json")
-    assert [(f.rule, f.kind, f.step, f.evidence["count"]) for f in result.findings] == [
+    assert [(f.verdict, f.kind, f.step, f.evidence["count"]) for f in result.findings] == [
         ("warning", "non_finite_grad_norm", 1, 3)
     ]
 
 
 def test_qwen_epoch_3_cliff_is_memorising_when_found():
     _, result = _diagnose("qwen25_7b_lora_medical_3ep_mixed_trainer_log.jsonl")
-    stairs = [f for f in result.findings if f.rule == "staircase"]
+    stairs = [f for f in result.findings if f.verdict == "staircase"]
     for finding in stairs:  # the mild epoch-2 -> 3 drop while eval loss rises
         assert (finding.step, finding.kind) == (4510, "memorising")
         assert finding.evidence["eval_loss_change"] > 0
@@ -78,7 +78,7 @@ def test_streaming_with_defaults_stops_only_the_memorising_staircase(name):
             stopped = monitor.stopped
             break
     if name.startswith("qwen"):
-        assert stopped is not None and (stopped.rule, stopped.kind) == ("staircase", "memorising")
+        assert stopped is not None and (stopped.verdict, stopped.kind) == ("staircase", "memorising")
     else:
         assert stopped is None
 

@@ -99,7 +99,7 @@ def test_staircase_found_at_each_boundary(kwargs, kinds):
     epochs = kwargs.get("epochs", 3)
     assert [f.kind for _, f in found] == kinds
     assert [f.step for _, f in found] == [_boundary_step(k) for k in range(1, epochs)]
-    assert all(f.rule == "staircase" for _, f in found)
+    assert all(f.verdict == "staircase" for _, f in found)
 
 
 QUIET = [
@@ -239,7 +239,7 @@ def test_judge_eval(before, after, kind):
     [
         ({"min_rel_drop": 0}, "min_rel_drop must be a number in (0, 1), got 0."),
         ({"min_rel_drop": 1.5}, "min_rel_drop must be a number in (0, 1), got 1.5."),
-        ({"min_ratio": 0.5}, "min_ratio must be a finite number >= 1, got 0.5."),
+        ({"min_ratio": 0.5}, "min_ratio must be a number >= 1, got 0.5."),
         ({"window_fraction": 0}, "window_fraction must be a number in (0, 0.5], got 0."),
         ({"min_window": 1}, "min_window must be an int >= 2, got 1."),
         ({"max_window": 4}, "max_window must be an int >= min_window (5), got 4."),

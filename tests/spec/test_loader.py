@@ -120,7 +120,7 @@ def test_missing_and_empty_files(tmp_path):
     "pruner,fragments",
     [
         ("pruner:\n  grace_step: 3\n", ["sweep.yaml:14", "pruner.grace_step", "did you mean 'grace_steps'"]),
-        ("pruner:\n  enabled: true\n  grace_steps: -1\n", ["sweep.yaml:15", "pruner.grace_steps", "must be >= 0, got -1"]),
+        ("pruner:\n  enabled: true\n  grace_steps: -1\n", ["sweep.yaml:15", "pruner.grace_steps", "must be an int >= 0, got -1"]),
         ("pruner:\n  staircase: sometimes\n", ["sweep.yaml:14", "pruner.staircase", "'auto', 'stop' or 'flag'"]),
     ],
 )

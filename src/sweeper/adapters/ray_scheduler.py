@@ -4,12 +4,12 @@ Ray's OptunaSearch hard-codes Optuna's NopPruner, so pruning inside Ray Tune has
 scheduler. This one keeps a CurveMonitor per trial, feeds it every reported point, and answers
 STOP when the monitor's policy says so. All judgement lives in `sweeper.rules`.
 
-The one cross-trial input: the best final eval metric (macro-F1, else accuracy) of the trials that
-ran to their end without being pruned. Each monitor gets it as its `reference` before every point,
-so a trial whose eval metric cannot reach it even optimistically is stopped ("outpaced", see
-sweeper.rules.outpaced; `PrunerSettings.compare_to_best`). And the finished trials themselves
-(final metric and eval curve): a trial still at chance where finished ones were at chance too, none
-of them ending near the best, is stopped ("precedent", sweeper.rules.precedent).
+The one cross-trial input: the trials that ran to their end without being pruned, their final eval
+metric (macro-F1, else accuracy) and eval curve (`sweeper.rules.Sweep`), passed with every point.
+A trial whose eval metric cannot reach the best of them even optimistically is stopped ("outpaced",
+sweeper.rules.outpaced; `PrunerSettings.compare_to_best`); a trial still at chance where finished
+ones were at chance too, none of them ending near the best, is stopped ("precedent",
+sweeper.rules.precedent).
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ from typing import Any
 
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
-from sweeper.rules import CurveMonitor, Point, PrunerSettings
-from sweeper.rules.outpaced import Reference
+from sweeper.rules import NO_SWEEP, CurveMonitor, Point, PrunerSettings, Sweep
 
 
 POINTS = "points"  # a result may carry a batch of points under this key, oldest first
@@ -44,17 +43,14 @@ class ConvergenceScheduler(FIFOScheduler):
         self._settings = settings or PrunerSettings()
         self._monitors: dict[str, CurveMonitor] = {}
         self._pruned: dict[str, int] = {}  # trial_id -> step at which it was stopped
-        self._best: float | None = None  # best final eval metric of the completed trials
-        self._finished: list[Reference] = []  # final eval metric and curve of each completed trial
+        self._sweep: Sweep = NO_SWEEP  # the completed trials: what a run at each point of its schedule went on to do
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
         for point in result_points(result):
             if point.get("step") is None:
                 continue  # a result without a step is not a curve point
             monitor = self._monitor(trial.trial_id, point)
-            monitor.reference = self._best
-            monitor.precedents = self._finished
-            decision = monitor.observe(Point.from_mapping(point))
+            decision = monitor.observe(Point.from_mapping(point), self._sweep)
             if decision.action == "stop" and self._settings.enabled:
                 self._pruned[trial.trial_id] = int(point["step"])
                 return TrialScheduler.STOP
@@ -75,27 +71,26 @@ class ConvergenceScheduler(FIFOScheduler):
         monitor = self._monitors.get(trial.trial_id)
         if monitor is not None:
             monitor.finish()  # releases a staircase that was waiting for an eval point
-            final = monitor.final_metric
-            if final is not None and trial.trial_id not in self._pruned:
-                self._finished.append(final)  # what a run at this point of its schedule went on to do
-                if self._best is None or final > self._best:
-                    self._best = final  # a trial we let finish: the bar the others must be able to reach
+            finished = monitor.finished_run
+            if finished is not None and trial.trial_id not in self._pruned:
+                self._sweep = self._sweep.adding(finished)
         super().on_trial_complete(tune_controller, trial, result)
 
     @property
-    def best_reference(self) -> float | None:
-        """The best final eval metric of the trials completed so far (None before the first)."""
-        return self._best
+    def sweep(self) -> Sweep:
+        """The trials completed so far (a `sweeper.rules.Sweep`; its `best` is None before the first)."""
+        return self._sweep
 
     def was_pruned(self, trial_id: str) -> bool:
         return trial_id in self._pruned
 
-    def verdict(self, trial_id: str) -> tuple[str, str]:
-        """(verdict, reason) of a trial so far; ("", "") before its first point."""
+    def verdict(self, trial_id: str) -> tuple[str, str, str]:
+        """(verdict, stopped_by, reason) of a trial so far: the curve's shape, what stopped it ("" when
+        nothing did) and the one-line evidence; ("", "", "") before its first point."""
         monitor = self._monitors.get(trial_id)
         if monitor is None:
-            return "", ""
-        return monitor.verdict, monitor.reason
+            return "", "", ""
+        return monitor.verdict, monitor.stopped_by, monitor.reason
 
     def debug_string(self) -> str:
         return f"ConvergenceScheduler: {len(self._pruned)} pruned of {len(self._monitors)} seen"

@@ -115,17 +115,7 @@ def _as_json(curve: Any, result: Any, decision: dict[str, str] | None) -> dict[s
     return _clean(
         {
             "verdict": result.verdict,
-            "findings": [
-                {
-                    "rule": f.rule,
-                    "kind": f.kind,
-                    "step": f.step,
-                    "epoch": f.epoch,
-                    "evidence": f.evidence,
-                    "message": f.message,
-                }
-                for f in result.findings
-            ],
+            "findings": [f.as_dict() for f in result.findings],
             "points": result.points_count,
             "format": curve.format,
             "source": curve.source,
@@ -151,7 +141,7 @@ def _as_text(curve: Any, result: Any, plot: str | None, decision: dict[str, str]
         lines.append("  no divergence, staircase or plateau found; judged on raw values, not smoothed ones")
     for finding in result.findings:
         where = f"step {finding.step}" + (f", epoch {finding.epoch:.3f}" if finding.epoch is not None and math.isfinite(finding.epoch) else "")
-        lines.append(f"- {finding.rule} ({finding.kind}) at {where}: {finding.message}")
+        lines.append(f"- {finding.verdict} ({finding.kind}) at {where}: {finding.message}")
     if decision is not None:
         lines.append(f"sweep decision (online, as the pruner saw it): {decision['status']}, {decision['verdict']}: {decision['reason']}")
     if plot:

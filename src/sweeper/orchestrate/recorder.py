@@ -74,13 +74,13 @@ class SweepRecorder(Callback):
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         record = self._record(trial)
         record.status = "pruned" if self.scheduler.was_pruned(trial.trial_id) else "completed"
-        record.verdict, record.reason = self.scheduler.verdict(trial.trial_id)
+        record.verdict, record.stopped_by, record.reason = self.scheduler.verdict(trial.trial_id)
         self._changed(force=True)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         record = self._record(trial)
         record.status = "errored"
-        record.verdict, _ = self.scheduler.verdict(trial.trial_id)
+        record.verdict, record.stopped_by, _ = self.scheduler.verdict(trial.trial_id)
         record.error = error_line(trial)
         self._changed(force=True)
 

@@ -47,7 +47,8 @@ class TrialRecord:
     trial_id: str
     params: dict[str, Any]
     status: str = "pending"
-    verdict: str = ""
+    verdict: str = ""  # the curve's shape: healthy, staircase, plateau, divergence
+    stopped_by: str = ""  # what stopped it (sweeper.rules.monitor's policy table), "" if nothing did
     reason: str = ""
     error: str = ""
     wall_seconds: float | None = None

@@ -88,7 +88,7 @@ def plot_curve(points: Sequence[Point], out_path: str | Path, findings: Iterable
     by_step = {p.step: p for p in points}
     used_labels = set()
     for finding in findings:
-        marker, color = _MARKERS.get(finding.rule, ("o", "black"))
+        marker, color = _MARKERS.get(finding.verdict, ("o", "black"))
         point = by_step.get(finding.step)
         y = None
         for key in ("level_after", "end_level", "level"):  # where the rule saw the loss, not one noisy point
@@ -103,7 +103,7 @@ def plot_curve(points: Sequence[Point], out_path: str | Path, findings: Iterable
                     break
         if y is None:
             y = _finite(shown)[-1] if _finite(shown) else 0.0
-        label = f"{finding.rule} ({finding.kind})"
+        label = f"{finding.verdict} ({finding.kind})"
         axes.plot([finding.step], [y], linestyle="none", marker=marker, markersize=11, color=color,
                   markeredgecolor="black", label=label if label not in used_labels else None, zorder=5)
         used_labels.add(label)

@@ -21,11 +21,6 @@ from sweeper.rules.point import Point
 from sweeper.rules.signal import Signal
 
 
-def check_gain(name: str, value: float) -> None:
-    if not (isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1):
-        raise ValueError(f"{name} must be a number in (0, 1), got {value!r}.")
-
-
 class HeldOut:
     """The eval metrics a run has logged so far: accuracy (first, lowest, latest), eval loss (first, latest).
 

@@ -7,10 +7,12 @@ Everything here is O(n log n) at worst over a bounded window; the rules call it 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Iterable, Sequence
 
 # median(|x_i - x_{i-1}|) of i.i.d. Gaussian noise with std s is 0.6745 * sqrt(2) * s.
 _DIFF_MAD_TO_SIGMA = 1.0 / (0.6744897501960817 * math.sqrt(2.0))
+# sd(median of k i.i.d. Gaussian values with std s) = MEDIAN_SD * s / sqrt(k) (large-k approximation)
+MEDIAN_SD = 1.2533141373155001
 
 
 def median(values: Sequence[float]) -> float:
@@ -23,6 +25,13 @@ def median(values: Sequence[float]) -> float:
     return 0.5 * (ordered[mid - 1] + ordered[mid])
 
 
+def sigma_from_diffs(diffs: Iterable[float]) -> float:
+    """Std of i.i.d. point noise from first differences (signed or not): the median absolute
+    difference, scaled. 0.0 without any difference."""
+    absolute = [abs(d) for d in diffs]
+    return median(absolute) * _DIFF_MAD_TO_SIGMA if absolute else 0.0
+
+
 def noise_sigma(values: Sequence[float]) -> float:
     """Std of the point-to-point noise, from the median absolute first difference.
 
@@ -31,14 +40,9 @@ def noise_sigma(values: Sequence[float]) -> float:
     """
     if len(values) < 3:
         return 0.0
-    diffs = [abs(values[i] - values[i - 1]) for i in range(1, len(values))]
-    return median(diffs) * _DIFF_MAD_TO_SIGMA
+    return sigma_from_diffs(values[i] - values[i - 1] for i in range(1, len(values)))
 
 
 def median_sd(sigma: float, n: int) -> float:
     """Std of the median of n i.i.d. Gaussian values with std sigma (large-n approximation)."""
-    return 1.2533141373155001 * sigma / math.sqrt(max(n, 1))
-
-
-def is_finite(value: float | None) -> bool:
-    return value is not None and math.isfinite(value)
+    return MEDIAN_SD * sigma / math.sqrt(max(n, 1))

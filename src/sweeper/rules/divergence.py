@@ -8,9 +8,11 @@ from __future__ import annotations
 import math
 from collections import deque
 
-from sweeper.rules._stats import median
+from sweeper.rules import _check
+from sweeper.rules._stats import median, sigma_from_diffs
 from sweeper.rules.point import Finding, Point
 from sweeper.rules.signal import Signal
+from sweeper.rules.sweep import NO_SWEEP, Sweep
 
 
 def _fmt(value: float | None) -> str:
@@ -32,7 +34,7 @@ class DivergenceRule:
       spike moves a median of 5 by nothing.
     """
 
-    name = "divergence"
+    name = verdict = "divergence"
 
     def __init__(
         self,
@@ -42,18 +44,10 @@ class DivergenceRule:
         noise_mult: float = 3.0,
         signal: str = "auto",
     ) -> None:
-        if not (isinstance(rise_ratio, (int, float)) and math.isfinite(rise_ratio) and rise_ratio > 0):
-            raise ValueError(f"rise_ratio must be a finite number > 0, got {rise_ratio!r}.")
-        if not isinstance(patience, int) or patience < 1:
-            raise ValueError(f"patience must be an int >= 1, got {patience!r}.")
-        if not isinstance(window, int) or window < 1:
-            raise ValueError(f"window must be an int >= 1, got {window!r}.")
-        if not (isinstance(noise_mult, (int, float)) and math.isfinite(noise_mult) and noise_mult >= 0):
-            raise ValueError(f"noise_mult must be a finite number >= 0, got {noise_mult!r}.")
-        self._rise_ratio = float(rise_ratio)
-        self._patience = patience
-        self._window = window
-        self._noise_mult = float(noise_mult)
+        self._rise_ratio = _check.positive("rise_ratio", rise_ratio)
+        self._patience = _check.integer("patience", patience, 1)
+        self._window = _check.integer("window", window, 1)
+        self._noise_mult = _check.number("noise_mult", noise_mult, 0)
         self._signal = Signal(signal)
         self._recent: deque[float] = deque(maxlen=window)
         # The best level is the minimum of a longer median (2 x window + 1 points): the minimum of
@@ -65,7 +59,7 @@ class DivergenceRule:
         self._above = 0
         self._fired = False
 
-    def observe(self, point: Point) -> Finding | None:
+    def observe(self, point: Point, sweep: Sweep = NO_SWEEP) -> Finding | None:
         if self._fired:
             return None  # one divergence is enough: the run is broken from here on
         value = self._signal.value(point)
@@ -116,7 +110,7 @@ class DivergenceRule:
             self._above = 0
             return None
         # Only now pay for the noise estimate: a rise must also clear the point-to-point jitter.
-        sigma = noise_sigma_from_diffs(self._noise)
+        sigma = sigma_from_diffs(self._noise) if len(self._noise) >= 2 else 0.0
         if level - best <= self._noise_mult * sigma:
             self._above = 0
             return None
@@ -143,13 +137,7 @@ class DivergenceRule:
     def _fire(self, point: Point, kind: str, message: str, evidence: dict) -> Finding:
         self._fired = True
         evidence = {"signal": self._signal.field or "loss", **evidence}
-        return Finding(self.name, point.step, point.epoch, kind, message, evidence)
-
-
-def noise_sigma_from_diffs(diffs: "deque[float]") -> float:
-    if len(diffs) < 2:
-        return 0.0
-    return median([abs(d) for d in diffs]) / (0.6744897501960817 * math.sqrt(2.0))
+        return Finding(self.verdict, self.name, point.step, point.epoch, kind, message, evidence)
 
 
 class GradNormWarningRule:
@@ -158,14 +146,13 @@ class GradNormWarningRule:
     change the verdict. `count` keeps counting after the warning, for the final summary.
     """
 
-    name = "warning"
+    name = verdict = "warning"
 
     def __init__(self) -> None:
         self.count = 0
-        self.first_step: int | None = None
         self.finding: Finding | None = None
 
-    def observe(self, point: Point) -> Finding | None:
+    def observe(self, point: Point, sweep: Sweep = NO_SWEEP) -> Finding | None:
         grad = point.grad_norm
         if grad is None or math.isfinite(grad):
             return None
@@ -175,8 +162,8 @@ class GradNormWarningRule:
         self.count += 1
         if self.finding is not None:
             return None
-        self.first_step = point.step
         self.finding = Finding(
+            self.verdict,
             self.name,
             point.step,
             point.epoch,
@@ -193,6 +180,7 @@ class GradNormWarningRule:
             return self.finding
         first = self.finding
         return Finding(
+            first.verdict,
             first.rule,
             first.step,
             first.epoch,

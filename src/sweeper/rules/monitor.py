@@ -9,15 +9,14 @@ The policy (PrunerSettings):
   (a run not falling at all whose projection fails is stuck, found by the same rule).
   None of these once the run has shown a staircase: flat within epochs is a staircase's own
   shape, and the staircase policy decides for such a run (the plateau finding is still recorded).
-- outpaced (plateau kind "outpaced", sweeper.rules.outpaced; needs max_steps and a reference set
-  by the sweep's scheduler in `CurveMonitor.reference`: the best final eval metric of the sweep's
-  completed trials): even an optimistic projection of the run's eval metric to max_steps stays
-  below that best. Stop if `compare_to_best`, staircase or not (it judges the eval metric, not the
-  training curve's shape). Never fires without a reference (`diagnose`: a log has no peers).
-- no precedent (plateau kind "precedent", sweeper.rules.precedent; needs max_steps, num_classes
-  and the sweep's finished runs in `CurveMonitor.precedents`, set by the scheduler): the run's eval
-  metric is still at chance where at least `precedent_min_peers` finished runs of the sweep were at
-  chance too, and none of those ended near the sweep's best. Stop if `compare_to_precedent`.
+- outpaced (sweeper.rules.outpaced; needs max_steps and the sweep, `sweeper.rules.sweep.Sweep`,
+  passed with each point by the sweep's scheduler): even an optimistic projection of the run's
+  eval metric to max_steps stays below the best finished trial's. Stop if `compare_to_best`,
+  staircase or not (it judges the eval metric, not the training curve's shape). Never fires
+  without a finished trial (`diagnose`: a log has no peers).
+- no precedent (sweeper.rules.precedent; needs max_steps, num_classes and the sweep): the run's
+  eval metric is still at chance where at least `precedent_min_peers` finished runs of the sweep
+  were at chance too, and none of those ended near the sweep's best. Stop if `compare_to_precedent`.
 - staircase: "auto" stops when memorising (eval loss rose or accuracy/F1 stalled across the
   boundary), keeps training and flags when improving, flags only when unjudged; "stop" stops on
   any staircase; "flag" never stops.
@@ -25,32 +24,44 @@ The policy (PrunerSettings):
   staircase found during grace stops it at the first point after grace if still true.
 - `enabled=False` keeps judging (findings, verdict, reason) but never stops.
 
-The verdict is the worst finding by precedence: divergence > staircase > plateau > healthy.
-Warnings (non-finite grad_norm with a finite loss) never change it.
+The policy as a table (`stop_reason`): the rule that fired and its kind -> what stopped the run.
+
+    rule        kind                 stopped_by     when
+    divergence  any                  diverged       always, even in grace
+    staircase   memorising           memorising     staircase "auto" or "stop"
+    staircase   improving, unjudged  staircase      staircase "stop"
+    plateau     stuck                stuck          stop_on_stuck_plateau, no staircase seen
+    plateau     converged            converged      stop_when_converged, no staircase seen
+    pace        too_slow             too_slow       stop_when_too_slow, no staircase seen
+    pace        stuck                stuck          stop_on_stuck_plateau, no staircase seen
+    outpaced    outpaced             outpaced       compare_to_best (the rule runs only then)
+    precedent   precedent            precedent      compare_to_precedent (likewise)
+
+The verdict (the curve's shape) is the worst finding by precedence: divergence > staircase >
+plateau > healthy; pace, outpaced and precedent findings are plateau findings. Warnings
+(non-finite grad_norm with a finite loss) never change it.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields, replace
-from typing import Any, Iterable, Literal, Sequence
+from typing import Any, Iterable, Literal
 
+from sweeper.rules import _check
 from sweeper.rules.divergence import DivergenceRule, GradNormWarningRule
-from sweeper.rules.outpaced import OutpacedRule, Reference
+from sweeper.rules.outpaced import OutpacedRule
 from sweeper.rules.pace import PaceRule
 from sweeper.rules.plateau import PlateauRule
 from sweeper.rules.point import Finding, Point
 from sweeper.rules.precedent import PrecedentRule
 from sweeper.rules.signal import SIGNAL_CHOICES
 from sweeper.rules.staircase import StaircaseRule
+from sweeper.rules.sweep import NO_SWEEP, FinishedRun, Sweep
 
 VERDICTS = ("divergence", "staircase", "plateau", "healthy")
 _PRECEDENCE = {name: rank for rank, name in enumerate(VERDICTS)}
 STAIRCASE_POLICIES = ("auto", "stop", "flag")
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass(frozen=True)
@@ -138,50 +149,24 @@ class PrunerSettings:
     def __post_init__(self) -> None:
         for name in ("enabled", "stop_on_stuck_plateau", "stop_when_converged", "stop_when_too_slow", "compare_to_best",
                      "compare_at_equal_progress", "compare_to_precedent"):
-            value = getattr(self, name)
-            if not isinstance(value, bool):
-                raise ValueError(f"{name} must be a bool, got {value!r}.")
-        if not isinstance(self.grace_steps, int) or isinstance(self.grace_steps, bool) or self.grace_steps < 0:
-            raise ValueError(f"grace_steps must be >= 0, got {self.grace_steps!r}.")
-        if not _is_number(self.grace_fraction) or not 0 <= self.grace_fraction < 1:
-            raise ValueError(f"grace_fraction must be in [0, 1), got {self.grace_fraction!r}.")
-        if self.staircase not in STAIRCASE_POLICIES:
-            raise ValueError(f"staircase must be one of 'auto', 'stop', 'flag', got {self.staircase!r}.")
-        if self.num_classes is not None and (
-            not isinstance(self.num_classes, int) or isinstance(self.num_classes, bool) or self.num_classes < 2
-        ):
-            raise ValueError(f"num_classes must be an int >= 2 or None, got {self.num_classes!r}.")
-        if self.signal not in SIGNAL_CHOICES:
-            raise ValueError(f"signal must be one of 'auto', 'label_loss', 'loss', got {self.signal!r}.")
-        if not _is_number(self.divergence_rise_ratio) or self.divergence_rise_ratio <= 0:
-            raise ValueError(f"divergence_rise_ratio must be > 0, got {self.divergence_rise_ratio!r}.")
-        if not isinstance(self.divergence_patience, int) or isinstance(self.divergence_patience, bool) or self.divergence_patience < 1:
-            raise ValueError(f"divergence_patience must be >= 1, got {self.divergence_patience!r}.")
+            _check.flag(name, getattr(self, name))
+        _check.integer("grace_steps", self.grace_steps, 0)
+        _check.fraction("grace_fraction", self.grace_fraction)
+        _check.choice("staircase", self.staircase, STAIRCASE_POLICIES)
+        _check.integer("num_classes", self.num_classes, 2, optional=True)
+        _check.choice("signal", self.signal, SIGNAL_CHOICES)
+        _check.positive("divergence_rise_ratio", self.divergence_rise_ratio)
+        _check.integer("divergence_patience", self.divergence_patience, 1)
         for name in ("staircase_min_drop", "plateau_min_improvement", "stuck_ratio", "stuck_fraction"):
-            value = getattr(self, name)
-            if not _is_number(value) or not 0 < value < 1:
-                raise ValueError(f"{name} must be in (0, 1), got {value!r}.")
-        if not _is_number(self.staircase_min_ratio) or self.staircase_min_ratio < 1:
-            raise ValueError(f"staircase_min_ratio must be >= 1, got {self.staircase_min_ratio!r}.")
-        if not _is_number(self.staircase_eval_tolerance) or not 0 <= self.staircase_eval_tolerance < 1:
-            raise ValueError(f"staircase_eval_tolerance must be in [0, 1), got {self.staircase_eval_tolerance!r}.")
-        if not _is_number(self.plateau_window_fraction) or not 0 < self.plateau_window_fraction <= 1:
-            raise ValueError(f"plateau_window_fraction must be in (0, 1], got {self.plateau_window_fraction!r}.")
-        if not isinstance(self.plateau_min_points, int) or isinstance(self.plateau_min_points, bool) or self.plateau_min_points < 6:
-            raise ValueError(f"plateau_min_points must be >= 6, got {self.plateau_min_points!r}.")
-        if not _is_number(self.too_slow_margin) or self.too_slow_margin < 1:
-            raise ValueError(f"too_slow_margin must be >= 1, got {self.too_slow_margin!r}.")
-        if not _is_number(self.pace_after) or not 0 <= self.pace_after < 1:
-            raise ValueError(f"pace_after must be in [0, 1), got {self.pace_after!r}.")
-        if not _is_number(self.stuck_span) or not 0 <= self.stuck_span < 1:
-            raise ValueError(f"stuck_span must be in [0, 1), got {self.stuck_span!r}.")
-        for name in ("outpaced_after", "precedent_after"):
-            value = getattr(self, name)
-            if not _is_number(value) or not 0 <= value < 1:
-                raise ValueError(f"{name} must be in [0, 1), got {value!r}.")
-        if (not isinstance(self.precedent_min_peers, int) or isinstance(self.precedent_min_peers, bool)
-                or self.precedent_min_peers < 1):
-            raise ValueError(f"precedent_min_peers must be an int >= 1, got {self.precedent_min_peers!r}.")
+            _check.fraction(name, getattr(self, name), low_open=True)
+        _check.number("staircase_min_ratio", self.staircase_min_ratio, 1)
+        _check.fraction("staircase_eval_tolerance", self.staircase_eval_tolerance)
+        _check.fraction("plateau_window_fraction", self.plateau_window_fraction, low_open=True, high_open=False)
+        _check.integer("plateau_min_points", self.plateau_min_points, 6)
+        _check.number("too_slow_margin", self.too_slow_margin, 1)
+        for name in ("pace_after", "stuck_span", "outpaced_after", "precedent_after"):
+            _check.fraction(name, getattr(self, name))
+        _check.integer("precedent_min_peers", self.precedent_min_peers, 1)
 
     def grace(self, max_steps: int | None) -> int:
         """The first step at which anything but divergence may stop a run."""
@@ -192,10 +177,12 @@ class PrunerSettings:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """What to do after a point: "continue" or "stop"; `finding` is the one that caused the stop."""
+    """What to do after a point: "continue" or "stop"; `finding` is the one that caused the stop,
+    `stopped_by` what stopped the run (see the policy table in the module docstring)."""
 
     action: Literal["continue", "stop"]
     finding: Finding | None = None
+    stopped_by: str = ""
 
     @property
     def stop(self) -> bool:
@@ -206,56 +193,62 @@ CONTINUE = Decision("continue")
 
 
 def _describe(finding: Finding) -> str:
-    return f"{finding.rule} ({finding.kind}) at step {finding.step}: {finding.message}"
+    return f"{finding.verdict} ({finding.kind}) at step {finding.step}: {finding.message}"
 
 
 class CurveMonitor:
-    """All rules over one run, fed point by point; `observe` returns a Decision.
+    """All rules over one run, fed point by point; `observe(point, sweep)` returns a Decision.
 
     `max_steps` sets the grace period from `grace_fraction`; `steps_per_epoch` fills `epoch` on
     points that lack it (step / steps_per_epoch), so the staircase rule can see boundaries.
-    Call `finish()` at the end of a run (or of a log) to release findings that wait for
-    evidence that will not come (a staircase waiting for an eval point).
+    `sweep` (sweeper.rules.sweep.Sweep) is what the cross-trial rules know of the sweep's finished
+    runs; without it they never fire. Call `finish()` at the end of a run (or of a log) to release
+    findings that wait for evidence that will not come (a staircase waiting for an eval point).
     """
 
     def __init__(self, settings: PrunerSettings | None = None, max_steps: int | None = None, steps_per_epoch: float | None = None) -> None:
         settings = PrunerSettings() if settings is None else settings
         if not isinstance(settings, PrunerSettings):
             raise ValueError(f"settings must be a PrunerSettings, got {type(settings).__name__}.")
-        if max_steps is not None and (not _is_number(max_steps) or max_steps <= 0):
-            raise ValueError(f"max_steps must be > 0 or None, got {max_steps!r}.")
-        if steps_per_epoch is not None and (not _is_number(steps_per_epoch) or steps_per_epoch <= 0):
-            raise ValueError(f"steps_per_epoch must be > 0 or None, got {steps_per_epoch!r}.")
+        _check.positive("max_steps", max_steps, optional=True)
+        _check.positive("steps_per_epoch", steps_per_epoch, optional=True)
         self.settings = settings
         self.max_steps = max_steps
         self.steps_per_epoch = steps_per_epoch
         self._grace = settings.grace(int(max_steps) if max_steps else None)
         signal = settings.signal
         self._warning = GradNormWarningRule()
-        self._divergence = DivergenceRule(
-            rise_ratio=settings.divergence_rise_ratio, patience=settings.divergence_patience, signal=signal
-        )
         self._staircase = StaircaseRule(
             min_rel_drop=settings.staircase_min_drop,
             min_ratio=settings.staircase_min_ratio,
             eval_tolerance=settings.staircase_eval_tolerance,
             signal=signal,
         )
-        self._plateau = PlateauRule(
-            min_improvement=settings.plateau_min_improvement,
-            window_fraction=settings.plateau_window_fraction,
-            min_points=settings.plateau_min_points,
-            stuck_ratio=settings.stuck_ratio,
-            stuck_fraction=settings.stuck_fraction,
-            num_classes=settings.num_classes,
-            max_steps=max_steps,
-            pace_after=settings.pace_after,
-            stuck_span=settings.stuck_span,
-            signal=signal,
+        self._outpaced = (
+            OutpacedRule(max_steps, num_classes=settings.num_classes, after=settings.outpaced_after,
+                         equal_progress=settings.compare_at_equal_progress)
+            if max_steps and settings.compare_to_best
+            else None
         )
-        # Pace needs to know where the run ends.
-        self._pace = (
-            PaceRule(
+        # The rules whose findings hold while they stay true (`active`): one found during grace
+        # stops the run at the first point after it if the policy says so then.
+        standing: list[Any] = [
+            self._staircase,
+            PlateauRule(
+                min_improvement=settings.plateau_min_improvement,
+                window_fraction=settings.plateau_window_fraction,
+                min_points=settings.plateau_min_points,
+                stuck_ratio=settings.stuck_ratio,
+                stuck_fraction=settings.stuck_fraction,
+                num_classes=settings.num_classes,
+                max_steps=max_steps,
+                pace_after=settings.pace_after,
+                stuck_span=settings.stuck_span,
+                signal=signal,
+            ),
+        ]
+        if max_steps:  # the rules that judge a run against the steps it has left
+            standing.append(PaceRule(
                 max_steps,
                 margin=settings.too_slow_margin,
                 after=settings.pace_after,
@@ -264,102 +257,71 @@ class CurveMonitor:
                 stuck_fraction=settings.stuck_fraction,
                 num_classes=settings.num_classes,
                 signal=signal,
-            )
-            if max_steps
-            else None
-        )
-        self._outpaced = (
-            OutpacedRule(max_steps, num_classes=settings.num_classes, after=settings.outpaced_after,
-                         equal_progress=settings.compare_at_equal_progress)
-            if max_steps and settings.compare_to_best
-            else None
-        )
-        self._precedent = (
-            PrecedentRule(max_steps, settings.num_classes, after=settings.precedent_after,
-                          min_peers=settings.precedent_min_peers)
-            if max_steps and settings.num_classes and settings.compare_to_precedent
-            else None
-        )
-        self.reference: float | None = None
-        """The best final eval metric of the sweep's completed trials (set by the scheduler); None: no peers."""
-        self.reference_curve: list[tuple[float, float]] | None = None
-        """That best trial's evals as (fraction of its max_steps, value); None: the curve `reference` carries, if any (a `Reference`)."""
-        self.precedents: Sequence[Reference] = ()
-        """The sweep's finished runs (final eval metric with its curve), set by the scheduler; (): none."""
+            ))
+            if self._outpaced is not None:
+                standing.append(self._outpaced)
+            if settings.num_classes and settings.compare_to_precedent:
+                standing.append(PrecedentRule(max_steps, settings.num_classes, after=settings.precedent_after,
+                                              min_peers=settings.precedent_min_peers))
+        self._standing = tuple(standing)
+        divergence = DivergenceRule(rise_ratio=settings.divergence_rise_ratio, patience=settings.divergence_patience, signal=signal)
+        self._rules = (self._warning, divergence, *self._standing)  # the order in which a stop is chosen
         self._findings: list[Finding] = []
         self._worst: Finding | None = None  # the finding that sets the verdict
         self._stopped: Decision | None = None
-        self._pending_staircase: Finding | None = None  # memorising staircase found during grace
         self.points = 0
         self.last_step: int | None = None
 
     # -- feeding ---------------------------------------------------------------------------
 
-    def observe(self, point: Point) -> Decision:
+    def observe(self, point: Point, sweep: Sweep = NO_SWEEP) -> Decision:
         self.points += 1
         self.last_step = point.step
         if point.epoch is None and self.steps_per_epoch:
             point = replace(point, epoch=point.step / self.steps_per_epoch)
         stop: Finding | None = None
-        found = self._warning.observe(point)
-        if found is not None:
-            self._record(found)
-        found = self._divergence.observe(point)
-        if found is not None:
-            self._record(found)
-            stop = found  # divergence: stop at once, no grace
-        found = self._staircase.observe(point)
-        if found is not None:
-            self._record(found)
-            if stop is None and self._staircase_stops(found):
-                stop = found
-        found = self._plateau.observe(point)
-        if found is not None:
-            self._record(found)
-            if stop is None and self._plateau_stops(found):
-                stop = found
-        if self._pace is not None:
-            found = self._pace.observe(point)
-            if found is not None:
-                self._record(found)
-                if stop is None and self._plateau_stops(found):
-                    stop = found
-        if self._outpaced is not None:
-            found = self._outpaced.observe(point, self.reference, self.reference_curve)
+        stopped_by: str | None = None
+        for rule in self._rules:
+            found = rule.observe(point, sweep)
             if found is not None:
                 self._record(found)
                 if stop is None:
-                    stop = found
-        if self._precedent is not None:
-            found = self._precedent.observe(point, self.precedents)
-            if found is not None:
-                self._record(found)
-                if stop is None:
-                    stop = found
+                    stopped_by = self.stop_reason(found)
+                    stop = found if stopped_by else None
         if self._stopped is not None:
             return self._stopped
         if stop is None and point.step >= self._grace:
-            # Evidence found during grace that still holds now.
-            if self._pending_staircase is not None:
-                stop, self._pending_staircase = self._pending_staircase, None
-            elif self._plateau.active is not None and self._plateau_stops(self._plateau.active):
-                stop = self._plateau.active
-            elif self._pace is not None and self._pace.active is not None and self._plateau_stops(self._pace.active):
-                stop = self._pace.active
-            elif self._outpaced is not None and self._outpaced.active is not None:
-                stop = self._outpaced.active
-            elif self._precedent is not None and self._precedent.active is not None:
-                stop = self._precedent.active
-        if stop is None:
+            for rule in self._standing:  # evidence found during grace that still holds now
+                if rule.active is not None and (stopped_by := self.stop_reason(rule.active)):
+                    stop = rule.active
+                    break
+        if stop is None or (stop.rule != "divergence" and point.step < self._grace) or not self.settings.enabled:
             return CONTINUE
-        if stop.rule != "divergence" and point.step < self._grace:
-            if stop.rule == "staircase":
-                self._pending_staircase = stop
-            return CONTINUE
-        if not self.settings.enabled:
-            return CONTINUE
-        self._stopped = Decision("stop", stop)
+        self._stopped = Decision("stop", stop, stopped_by or "")
         return self._stopped
+
+    def stop_reason(self, finding: Finding) -> str | None:
+        """What a finding stops the run as (`stopped_by`, the policy table in the module
+        docstring), or None when the settings let the run go on."""
+        rule, kind, settings = finding.rule, finding.kind, self.settings
+        if rule == "divergence":
+            return "diverged"
+        if rule == "staircase":
+            if kind == "memorising" and settings.staircase in ("auto", "stop"):
+                return "memorising"
+            return "staircase" if settings.staircase == "stop" else None
+        if rule in ("plateau", "pace"):
+            if self._staircase_seen():
+                # Flat within epochs is a staircase's own shape: its policy decides, not the plateau's.
+                return None
+            if kind == "stuck":
+                return "stuck" if settings.stop_on_stuck_plateau else None
+            if kind == "too_slow":
+                return "too_slow" if settings.stop_when_too_slow else None
+            return "converged" if settings.stop_when_converged else None
+        if rule in ("outpaced", "precedent"):
+            return rule
+        return None  # a warning
 
     def finish(self) -> list[Finding]:
         """End of the run: release findings that waited for evidence; returns the new ones."""
@@ -375,46 +337,24 @@ class CurveMonitor:
 
     def _record(self, finding: Finding) -> None:
         self._findings.append(finding)
-        if finding.rule in _PRECEDENCE:
+        if finding.verdict in _PRECEDENCE:
             worst = self._worst
-            if worst is None or _PRECEDENCE[finding.rule] < _PRECEDENCE[worst.rule]:
+            if worst is None or _PRECEDENCE[finding.verdict] < _PRECEDENCE[worst.verdict]:
                 self._worst = finding
-
-    def _staircase_stops(self, finding: Finding) -> bool:
-        policy = self.settings.staircase
-        if policy == "stop":
-            return True
-        return policy == "auto" and finding.kind == "memorising"
-
-    def _plateau_stops(self, finding: Finding) -> bool:
-        if self._staircase_seen():
-            # Flat within epochs is a staircase's own shape: its policy decides, not the plateau's.
-            return False
-        if finding.kind == "stuck":
-            return self.settings.stop_on_stuck_plateau
-        if finding.kind == "too_slow":
-            return self.settings.stop_when_too_slow
-        return self.settings.stop_when_converged
 
     def _staircase_seen(self) -> bool:
         worst = self._worst
-        return (worst is not None and worst.rule in ("divergence", "staircase")) or self._staircase.held is not None
+        return (worst is not None and worst.verdict in ("divergence", "staircase")) or self._staircase.held is not None
 
     # -- reading ---------------------------------------------------------------------------
 
     @property
-    def final_metric(self) -> float | None:
-        """The run's last eval macro-F1 (or accuracy): what the scheduler compares other runs with.
-        A `sweeper.rules.outpaced.Reference`: the float carries the run's eval curve by fraction of
-        max_steps, so the scheduler's reference also gives the equal-progress comparison."""
+    def finished_run(self) -> FinishedRun | None:
+        """The run as the sweep keeps it once it ran to its end: its last eval macro-F1 (or
+        accuracy) and its evals of that metric by fraction of max_steps; None without them."""
         if self._outpaced is None or self._outpaced.latest is None:
             return None
-        return Reference(self._outpaced.latest, self._outpaced.curve)
-
-    @property
-    def eval_curve(self) -> list[tuple[float, float]]:
-        """The run's evals of that metric as (fraction of max_steps, value); [] without max_steps."""
-        return self._outpaced.curve if self._outpaced is not None else []
+        return FinishedRun(self._outpaced.latest, self._outpaced.curve)
 
     @property
     def findings(self) -> list[Finding]:
@@ -426,10 +366,15 @@ class CurveMonitor:
         """The finding that stopped the run, or None."""
         return self._stopped.finding if self._stopped is not None else None
 
+    @property
+    def stopped_by(self) -> str:
+        """What stopped the run (diverged, memorising, stuck, too_slow, outpaced, precedent, ...), "" if nothing."""
+        return self._stopped.stopped_by if self._stopped is not None else ""
+
     def _verdict_finding(self) -> Finding | None:
         worst = self._worst
         held = self._staircase.held  # a staircase waiting for its eval point already counts
-        if held is not None and (worst is None or _PRECEDENCE["staircase"] < _PRECEDENCE[worst.rule]):
+        if held is not None and (worst is None or _PRECEDENCE["staircase"] < _PRECEDENCE[worst.verdict]):
             return held
         return worst
 
@@ -437,13 +382,18 @@ class CurveMonitor:
     def verdict(self) -> str:
         """divergence > staircase > plateau > healthy."""
         worst = self._verdict_finding()
-        return worst.rule if worst is not None else "healthy"
+        return worst.verdict if worst is not None else "healthy"
 
     @property
     def reason(self) -> str:
         """One line for the leaderboard: the rule, where, and the evidence."""
         if self._stopped is not None and self._stopped.finding is not None:
             return "stopped: " + _describe(self._stopped.finding)
+        return self.judgement
+
+    @property
+    def judgement(self) -> str:
+        """The reason line ignoring whether the run stopped (a log is judged whole)."""
         worst = self._verdict_finding()
         if worst is not None:
             return _describe(worst)
@@ -463,7 +413,7 @@ class Diagnosis:
     def kind(self) -> str | None:
         """The kind of the finding that set the verdict (e.g. "memorising"), None when healthy."""
         for finding in self.findings:
-            if finding.rule == self.verdict:
+            if finding.verdict == self.verdict:
                 return finding.kind
         return None
 
@@ -489,15 +439,4 @@ def diagnose(
     for point in ordered:
         monitor.observe(point)
     monitor.finish()
-    findings = monitor.findings
-    worst = monitor._verdict_finding()
-    verdict = worst.rule if worst is not None else "healthy"
-    return Diagnosis(verdict, findings, len(ordered), monitor_reason(monitor))
-
-
-def monitor_reason(monitor: CurveMonitor) -> str:
-    """The reason line of a finished monitor, ignoring whether it stopped (a log is judged whole)."""
-    worst = monitor._verdict_finding()
-    if worst is not None:
-        return _describe(worst)
-    return f"healthy: no divergence, staircase or plateau in {monitor.points} points"
+    return Diagnosis(monitor.verdict, monitor.findings, len(ordered), monitor.judgement)

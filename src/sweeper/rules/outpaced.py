@@ -1,9 +1,10 @@
 """Outpaced: even an optimistic projection of the run's eval metric cannot reach the sweep's best.
 
-The only rule that looks beyond its own run: it needs a reference, the best final eval macro-F1
-(or accuracy, when the runs log no macro-F1) of the trials of the same sweep that ran to their
-end. The sweep's scheduler supplies it (sweeper.adapters.ray_scheduler); without one, as when a
-single log is diagnosed, the rule never fires.
+It looks beyond its own run: it needs the sweep's best finished run (`Sweep.best`: the best final
+eval macro-F1, or accuracy when the runs log no macro-F1, of the trials of the same sweep that ran
+to their end, with its eval curve). The sweep's scheduler supplies it
+(sweeper.adapters.ray_scheduler); without one, as when a single log is diagnosed, the rule never
+fires.
 
 Why the eval metric and not the label loss: the trial the sweep picks is the one with the best
 final eval metric, and the training label loss does not rank trials by it (on the demo corpus the
@@ -20,8 +21,7 @@ eval values so far (raw, no smoothing):
 - projected = level + pace x (max_steps - s), capped at 1.
 It fires when projected < reference, from `after` x max_steps on, with at least `min_evals` evals.
 
-At equal progress (when the scheduler also passes the reference trial's eval curve, by fraction
-of its max_steps): the best finished trial shows how much a run of this task still gains from the
+At equal progress (from the best finished run's eval curve, by fraction of its max_steps): the best finished trial shows how much a run of this task still gains from the
 same point of its schedule to its end. The second projection grants the run the larger of that
 gain (the reference's median level at the run's end minus its median level at the run's current
 fraction, never below 0) and `margin` x its own fastest observed pace (the least-squares slope of
@@ -42,10 +42,12 @@ it is left to the run's own stuck and pace rules, which wait for it.
 from __future__ import annotations
 
 import math
-from typing import Iterable, NamedTuple
+from typing import NamedTuple
 
-from sweeper.rules._stats import _DIFF_MAD_TO_SIGMA, median
+from sweeper.rules import _check
+from sweeper.rules._stats import median_sd, median, sigma_from_diffs
 from sweeper.rules.point import Finding, Point
+from sweeper.rules.sweep import NO_SWEEP, Sweep
 
 _RECENT = 3
 
@@ -59,19 +61,6 @@ class Outlook(NamedTuple):
     slope_all: float = 0.0  # per step, least squares over every eval
 
 
-class Reference(float):
-    """A finished run's final eval metric that also carries its eval curve, (fraction of max_steps,
-    value) pairs: what `CurveMonitor.final_metric` returns, so a scheduler that keeps the best
-    final metric as the reference keeps the curve for the equal-progress comparison with it."""
-
-    curve: tuple[tuple[float, float], ...]
-
-    def __new__(cls, value: float, curve: "Iterable[tuple[float, float]]" = ()) -> "Reference":
-        obj = super().__new__(cls, value)
-        obj.curve = tuple(curve)
-        return obj
-
-
 def _slope(xs: list[int], ys: list[float]) -> tuple[float, float] | None:
     """(least-squares slope, sum of squared x deviations), None when the steps do not vary."""
     mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
@@ -81,7 +70,7 @@ def _slope(xs: list[int], ys: list[float]) -> tuple[float, float] | None:
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx, sxx
 
 
-def curve_level(curve: "list[tuple[float, float]] | tuple[tuple[float, float], ...]", fraction: float) -> float | None:
+def curve_level(curve: "tuple[tuple[float, float], ...]", fraction: float) -> float | None:
     """The median of the `_RECENT` evals of a reference curve ((fraction, value), sorted) nearest
     to `fraction` at or before it (its first evals when none is before); None when empty."""
     if not curve:
@@ -112,11 +101,10 @@ def optimistic_final(steps: list[int], values: list[float], max_steps: float, z:
     n = len(values)
     if n < 3:
         return None
-    diffs = [abs(values[i] - values[i - 1]) for i in range(1, n)]
-    noise = max(min_noise, median(diffs) * _DIFF_MAD_TO_SIGMA)
+    noise = max(min_noise, sigma_from_diffs(values[i] - values[i - 1] for i in range(1, n)))
     recent = values[-_RECENT:]
     level = median(recent)
-    level_high = level + z * 1.2533 * noise / math.sqrt(len(recent))
+    level_high = level + z * median_sd(noise, len(recent))
     half = max(3, (n + 1) // 2)
     fit = _slope(steps[-half:], values[-half:])
     whole = _slope(steps, values)
@@ -129,37 +117,25 @@ def optimistic_final(steps: list[int], values: list[float], max_steps: float, z:
 
 
 class OutpacedRule:
-    """Fire when the run's eval metric cannot reach the sweep's best even optimistically (see the
-    module docstring); plateau kind "outpaced". `observe(point, reference)`: reference = the best
-    final eval metric of the sweep's completed trials, or None (then it never fires)."""
+    """Fire when the run's eval metric cannot reach the sweep's best finished run even
+    optimistically (see the module docstring); kind "outpaced". Never fires without one."""
 
-    name = "plateau"  # a run that will not get anywhere worth its compute, like a stuck or too-slow one
+    name = "outpaced"
+    verdict = "plateau"  # a run that will not get anywhere worth its compute, like a stuck or too-slow one
 
     def __init__(self, max_steps: float, num_classes: int | None = None, after: float = 0.25, z: float = 2.0,
                  margin: float = 2.0, min_noise: float = 0.02, chance_margin: float = 0.1, min_gain: float = 0.1,
                  min_evals: int = 4, max_evals: int = 256, equal_progress: bool = True) -> None:
-        if not isinstance(max_steps, (int, float)) or isinstance(max_steps, bool) or not max_steps > 0:
-            raise ValueError(f"max_steps must be a number > 0, got {max_steps!r}.")
-        if num_classes is not None and (not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 2):
-            raise ValueError(f"num_classes must be an int >= 2 or None, got {num_classes!r}.")
-        if not (isinstance(after, (int, float)) and 0 <= after < 1):
-            raise ValueError(f"after must be a number in [0, 1), got {after!r}.")
-        if not (isinstance(z, (int, float)) and math.isfinite(z) and z >= 0):
-            raise ValueError(f"z must be a finite number >= 0, got {z!r}.")
-        if not (isinstance(margin, (int, float)) and math.isfinite(margin) and margin >= 1):
-            raise ValueError(f"margin must be a finite number >= 1, got {margin!r}.")
-        for name, value in (("min_noise", min_noise), ("chance_margin", chance_margin), ("min_gain", min_gain)):
-            if not (isinstance(value, (int, float)) and 0 <= value < 1):
-                raise ValueError(f"{name} must be a number in [0, 1), got {value!r}.")
-        if not isinstance(min_evals, int) or min_evals < 3:
-            raise ValueError(f"min_evals must be an int >= 3, got {min_evals!r}.")
-        self._max_steps = max_steps
-        self._num_classes = num_classes
-        self._from_step = after * max_steps
-        self._z, self._margin, self._min_noise = float(z), float(margin), float(min_noise)
-        self._chance_margin, self._min_gain, self._min_evals = float(chance_margin), float(min_gain), min_evals
-        self._max_evals = max_evals
-        self._equal_progress = bool(equal_progress)
+        self._max_steps = _check.positive("max_steps", max_steps)
+        self._num_classes = _check.integer("num_classes", num_classes, 2, optional=True)
+        self._from_step = _check.fraction("after", after) * max_steps
+        self._z, self._margin = float(_check.number("z", z, 0)), float(_check.number("margin", margin, 1))
+        self._min_noise = float(_check.fraction("min_noise", min_noise))
+        self._chance_margin = float(_check.fraction("chance_margin", chance_margin))
+        self._min_gain = float(_check.fraction("min_gain", min_gain))
+        self._min_evals = _check.integer("min_evals", min_evals, 3)
+        self._max_evals = _check.integer("max_evals", max_evals, 8)
+        self._equal_progress = _check.flag("equal_progress", equal_progress)
         self._steps: list[int] = []
         self._values: list[float] = []
         self._metric: str | None = None  # "eval macro-F1" or "eval accuracy", fixed by the first eval
@@ -175,13 +151,12 @@ class OutpacedRule:
         return self._metric
 
     @property
-    def curve(self) -> list[tuple[float, float]]:
+    def curve(self) -> tuple[tuple[float, float], ...]:
         """The run's evals of the judged metric as (fraction of max_steps, value): what the
-        scheduler keeps of the best finished trial to compare others at equal progress."""
-        return [(step / self._max_steps, value) for step, value in zip(self._steps, self._values)]
+        sweep keeps of a finished run to compare others at equal progress."""
+        return tuple((step / self._max_steps, value) for step, value in zip(self._steps, self._values))
 
-    def observe(self, point: Point, reference: float | None,
-                reference_curve: "list[tuple[float, float]] | tuple[tuple[float, float], ...] | None" = None) -> Finding | None:
+    def observe(self, point: Point, sweep: Sweep = NO_SWEEP) -> Finding | None:
         self._metric, value = judged_value(point, self._metric)
         if value is None:
             return None  # not an eval point (the common case)
@@ -190,12 +165,12 @@ class OutpacedRule:
         if len(self._values) > self._max_evals:  # keep the state bounded: drop every other old eval
             self._steps[: self._max_evals // 2] = self._steps[: self._max_evals // 2 : 2]
             self._values[: self._max_evals // 2] = self._values[: self._max_evals // 2 : 2]
-        if self.active is not None or reference is None or not math.isfinite(reference):
+        best = sweep.best
+        if self.active is not None or best is None or not math.isfinite(best.final):
             return None
+        reference, reference_curve = best.final, best.curve
         if point.step < self._from_step or point.step >= self._max_steps or len(self._values) < self._min_evals:
             return None  # too early, or nothing left to save
-        if reference_curve is None:
-            reference_curve = getattr(reference, "curve", None)
         outlook = optimistic_final(self._steps, self._values, self._max_steps, self._z, self._margin, self._min_noise)
         if outlook is None:
             return None
@@ -210,7 +185,7 @@ class OutpacedRule:
         return self.active
 
     def _at_equal_progress(self, step: int, outlook: Outlook, reference: float,
-                           curve: "list[tuple[float, float]] | tuple[tuple[float, float], ...] | None") -> tuple[float, float] | None:
+                           curve: "tuple[tuple[float, float], ...]") -> tuple[float, float] | None:
         """(projected_equal, the reference's level at this fraction), or None without a curve."""
         if not self._equal_progress or not curve:
             return None
@@ -259,4 +234,4 @@ class OutpacedRule:
             "max_steps": self._max_steps,
             "evals": len(self._values),
         }
-        return Finding(self.name, point.step, point.epoch, "outpaced", message, evidence)
+        return Finding(self.verdict, self.name, point.step, point.epoch, "outpaced", message, evidence)

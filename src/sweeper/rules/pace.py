@@ -51,16 +51,12 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
+from sweeper.rules import _check
 from sweeper.rules._blocks import Thirds, thirds
-from sweeper.rules._heldout import check_gain
 from sweeper.rules._stats import noise_sigma
 from sweeper.rules._trail import Trail
 from sweeper.rules.point import Finding, Point
-
-
-def check_pace_after(pace_after: float) -> None:
-    if not (isinstance(pace_after, (int, float)) and not isinstance(pace_after, bool) and 0 <= pace_after < 1):
-        raise ValueError(f"pace_after must be a number in [0, 1), got {pace_after!r}.")
+from sweeper.rules.sweep import NO_SWEEP, Sweep
 
 
 class Projection(NamedTuple):
@@ -76,7 +72,8 @@ class PaceRule:
     """Fire when the run cannot reach the stuck line by `max_steps`; kind "too_slow" or "stuck"
     (see the module docstring)."""
 
-    name = "plateau"  # its findings are plateau findings: the verdict of a run that will not converge
+    name = "pace"
+    verdict = "plateau"  # a run that will not converge in its budget
 
     def __init__(
         self,
@@ -96,49 +93,26 @@ class PaceRule:
         max_blocks: int = 64,
         signal: str = "auto",
     ) -> None:
-        if not isinstance(max_steps, (int, float)) or isinstance(max_steps, bool) or not max_steps > 0:
-            raise ValueError(f"max_steps must be a number > 0, got {max_steps!r}.")
-        if not (isinstance(margin, (int, float)) and math.isfinite(margin) and margin >= 1):
-            raise ValueError(f"margin must be a finite number >= 1, got {margin!r}.")
-        check_pace_after(after)
-        if not (isinstance(z, (int, float)) and math.isfinite(z) and z >= 0):
-            raise ValueError(f"z must be a finite number >= 0, got {z!r}.")
-        if not isinstance(min_points, int) or min_points < 6:
-            raise ValueError(f"min_points must be an int >= 6, got {min_points!r}.")
-        if not (isinstance(recent_fraction, (int, float)) and 0 < recent_fraction <= 1):
-            raise ValueError(f"recent_fraction must be a number in (0, 1], got {recent_fraction!r}.")
-        if not (isinstance(stuck_ratio, (int, float)) and 0 < stuck_ratio < 1):
-            raise ValueError(f"stuck_ratio must be a number in (0, 1), got {stuck_ratio!r}.")
-        if not (isinstance(stuck_fraction, (int, float)) and 0 < stuck_fraction < 1):
-            raise ValueError(f"stuck_fraction must be a number in (0, 1), got {stuck_fraction!r}.")
-        if not (isinstance(chance_margin, (int, float)) and 0 <= chance_margin < 1):
-            raise ValueError(f"chance_margin must be a number in [0, 1), got {chance_margin!r}.")
-        check_gain("accuracy_gain", accuracy_gain)
-        check_gain("eval_loss_gain", eval_loss_gain)
-        if num_classes is not None and (not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 2):
-            raise ValueError(f"num_classes must be an int >= 2 or None, got {num_classes!r}.")
-        if not isinstance(initial_points, int) or initial_points < 1:
-            raise ValueError(f"initial_points must be an int >= 1, got {initial_points!r}.")
-        if not isinstance(max_blocks, int) or max_blocks < 8:
-            raise ValueError(f"max_blocks must be an int >= 8, got {max_blocks!r}.")
-        self._max_steps = max_steps
-        self._margin = float(margin)
-        self._from_step = float(after) * max_steps
-        self._z = float(z)
-        self._min_points = min_points
-        self._recent_fraction = float(recent_fraction)
-        self._stuck_ratio = float(stuck_ratio)
-        self._stuck_fraction = float(stuck_fraction)
-        self._chance_margin = float(chance_margin)
-        self._accuracy_gain = float(accuracy_gain)
-        self._eval_loss_gain = float(eval_loss_gain)
-        self._num_classes = num_classes
+        self._max_steps = _check.positive("max_steps", max_steps)
+        self._margin = _check.number("margin", margin, 1)
+        self._from_step = _check.fraction("after", after) * self._max_steps
+        self._z = _check.number("z", z, 0)
+        self._min_points = _check.integer("min_points", min_points, 6)
+        self._recent_fraction = _check.fraction("recent_fraction", recent_fraction, low_open=True, high_open=False)
+        self._stuck_ratio = _check.fraction("stuck_ratio", stuck_ratio, low_open=True)
+        self._stuck_fraction = _check.fraction("stuck_fraction", stuck_fraction, low_open=True)
+        self._chance_margin = _check.fraction("chance_margin", chance_margin)
+        self._accuracy_gain = _check.fraction("accuracy_gain", accuracy_gain, low_open=True)
+        self._eval_loss_gain = _check.fraction("eval_loss_gain", eval_loss_gain, low_open=True)
+        self._num_classes = _check.integer("num_classes", num_classes, 2, optional=True)
+        _check.integer("initial_points", initial_points, 1)
+        _check.integer("max_blocks", max_blocks, 8)
         self._trail = Trail(signal, initial_points, max_blocks)
         self._last_check = 0
         self._fired: Finding | None = None
         self.active: Finding | None = None
 
-    def observe(self, point: Point) -> Finding | None:
+    def observe(self, point: Point, sweep: Sweep = NO_SWEEP) -> Finding | None:
         if not self._trail.add(point):
             return None
         step = point.step
@@ -245,4 +219,4 @@ class PaceRule:
             "noise_sigma": noise_sigma(self._trail.recent),
         }
         evidence.update(self._trail.held_out.evidence())
-        return Finding(self.name, point.step, point.epoch, kind, message, evidence)
+        return Finding(self.verdict, self.name, point.step, point.epoch, kind, message, evidence)

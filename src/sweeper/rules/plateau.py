@@ -51,15 +51,15 @@ from __future__ import annotations
 
 import math
 
+from sweeper.rules import _check
 from sweeper.rules._blocks import thirds
-from sweeper.rules._heldout import check_gain
-from sweeper.rules._stats import median, noise_sigma
+from sweeper.rules._stats import MEDIAN_SD, median, noise_sigma
 from sweeper.rules._trail import Trail
 from sweeper.rules.point import Finding, Point
-from sweeper.rules.pace import check_pace_after
+from sweeper.rules.sweep import NO_SWEEP, Sweep
 
-# sd(median of k points) = 1.2533 sigma / sqrt(k); the fall is 1.5 x a difference of two such medians.
-_SE_FACTOR = 1.5 * math.sqrt(2.0) * 1.2533141373155001
+# The fall is 1.5 x a difference of two medians of a third's points each.
+_SE_FACTOR = 1.5 * math.sqrt(2.0) * MEDIAN_SD
 
 
 class PlateauRule:
@@ -70,7 +70,7 @@ class PlateauRule:
     Needs at least 3 x `min_points` points (after warm-up) before it judges anything.
     """
 
-    name = "plateau"
+    name = verdict = "plateau"
 
     def __init__(
         self,
@@ -90,44 +90,23 @@ class PlateauRule:
         max_blocks: int = 64,
         signal: str = "auto",
     ) -> None:
-        if not (isinstance(min_improvement, (int, float)) and 0 < min_improvement < 1):
-            raise ValueError(f"min_improvement must be a number in (0, 1), got {min_improvement!r}.")
-        if not (isinstance(window_fraction, (int, float)) and 0 < window_fraction <= 1):
-            raise ValueError(f"window_fraction must be a number in (0, 1], got {window_fraction!r}.")
-        if not isinstance(min_points, int) or min_points < 6:
-            raise ValueError(f"min_points must be an int >= 6, got {min_points!r}.")
-        if not (isinstance(z, (int, float)) and math.isfinite(z) and z >= 0):
-            raise ValueError(f"z must be a finite number >= 0, got {z!r}.")
-        if not (isinstance(stuck_ratio, (int, float)) and 0 < stuck_ratio < 1):
-            raise ValueError(f"stuck_ratio must be a number in (0, 1), got {stuck_ratio!r}.")
-        if not (isinstance(stuck_fraction, (int, float)) and 0 < stuck_fraction < 1):
-            raise ValueError(f"stuck_fraction must be a number in (0, 1), got {stuck_fraction!r}.")
-        if not (isinstance(chance_margin, (int, float)) and 0 <= chance_margin < 1):
-            raise ValueError(f"chance_margin must be a number in [0, 1), got {chance_margin!r}.")
-        check_gain("accuracy_gain", accuracy_gain)
-        if num_classes is not None and (not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 2):
-            raise ValueError(f"num_classes must be an int >= 2 or None, got {num_classes!r}.")
-        if max_steps is not None and (not isinstance(max_steps, (int, float)) or isinstance(max_steps, bool) or not max_steps > 0):
-            raise ValueError(f"max_steps must be a number > 0 or None, got {max_steps!r}.")
-        check_pace_after(pace_after)
-        if not (isinstance(stuck_span, (int, float)) and not isinstance(stuck_span, bool) and 0 <= stuck_span < 1):
-            raise ValueError(f"stuck_span must be a number in [0, 1), got {stuck_span!r}.")
-        if not isinstance(initial_points, int) or initial_points < 1:
-            raise ValueError(f"initial_points must be an int >= 1, got {initial_points!r}.")
-        if not isinstance(max_blocks, int) or max_blocks < 8:
-            raise ValueError(f"max_blocks must be an int >= 8, got {max_blocks!r}.")
-        self._min_improvement = float(min_improvement)
-        self._window_fraction = float(window_fraction)
-        self._min_points = min_points
-        self._z = float(z)
-        self._stuck_ratio = float(stuck_ratio)
-        self._stuck_fraction = float(stuck_fraction)
-        self._chance_margin = float(chance_margin)
-        self._accuracy_gain = float(accuracy_gain)
-        self._num_classes = num_classes
+        self._min_improvement = _check.fraction("min_improvement", min_improvement, low_open=True)
+        self._window_fraction = _check.fraction("window_fraction", window_fraction, low_open=True, high_open=False)
+        self._min_points = _check.integer("min_points", min_points, 6)
+        self._z = _check.number("z", z, 0)
+        self._stuck_ratio = _check.fraction("stuck_ratio", stuck_ratio, low_open=True)
+        self._stuck_fraction = _check.fraction("stuck_fraction", stuck_fraction, low_open=True)
+        self._chance_margin = _check.fraction("chance_margin", chance_margin)
+        self._accuracy_gain = _check.fraction("accuracy_gain", accuracy_gain, low_open=True)
+        self._num_classes = _check.integer("num_classes", num_classes, 2, optional=True)
+        max_steps = _check.positive("max_steps", max_steps, optional=True)
+        pace_after = _check.fraction("pace_after", pace_after)
+        stuck_span = _check.fraction("stuck_span", stuck_span)
+        _check.integer("initial_points", initial_points, 1)
+        _check.integer("max_blocks", max_blocks, 8)
         # the first step of the not-improving test (None: off)
-        self._pace_from = None if max_steps is None else float(pace_after) * max_steps
-        self._stuck_span = None if max_steps is None else float(stuck_span) * max_steps  # in steps
+        self._pace_from = None if max_steps is None else pace_after * max_steps
+        self._stuck_span = None if max_steps is None else stuck_span * max_steps  # in steps
         self._trail = Trail(signal, initial_points, max_blocks)
         self._last_check = 0
         self.active: Finding | None = None
@@ -136,7 +115,7 @@ class PlateauRule:
     def _blocks(self) -> list:
         return self._trail.buffer.blocks
 
-    def observe(self, point: Point) -> Finding | None:
+    def observe(self, point: Point, sweep: Sweep = NO_SWEEP) -> Finding | None:
         if not self._trail.add(point):
             return None
         n = self._trail.n
@@ -208,7 +187,7 @@ class PlateauRule:
             "noise_sigma": sigma,
             **level_evidence,
         }
-        self.active = Finding(self.name, point.step, point.epoch, kind, message, evidence)
+        self.active = Finding(self.verdict, self.name, point.step, point.epoch, kind, message, evidence)
         return self.active
 
     def _flat_for_span(self, step: int, sigma: float) -> bool:

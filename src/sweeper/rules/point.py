@@ -71,11 +71,15 @@ class Point:
 class Finding:
     """What a rule saw, where, and the numbers that made it fire.
 
-    `kind` refines the rule: plateau -> "stuck" | "too_slow" | "converged" | "outpaced" | "precedent";
-    staircase -> "memorising" | "improving" | "unjudged"; divergence -> "non_finite" | "rising" | "fp16_overflow";
-    warning -> e.g. "non_finite_grad_norm".
+    `verdict` is the curve's shape the finding stands for: "divergence" | "staircase" | "plateau"
+    (or "warning", which never sets a run's verdict). `rule` is the rule that fired: "divergence",
+    "staircase", "plateau", "pace", "outpaced", "precedent" or "warning". `kind` refines it:
+    plateau -> "stuck" | "converged"; pace -> "too_slow" | "stuck"; outpaced -> "outpaced";
+    precedent -> "precedent"; staircase -> "memorising" | "improving" | "unjudged";
+    divergence -> "non_finite" | "rising" | "fp16_overflow"; warning -> e.g. "non_finite_grad_norm".
     """
 
+    verdict: str
     rule: str
     step: int
     epoch: float | None
@@ -85,6 +89,7 @@ class Finding:
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "verdict": self.verdict,
             "rule": self.rule,
             "kind": self.kind,
             "step": self.step,

@@ -10,7 +10,7 @@ At an eval point at fraction p = step / max_steps of the run (from `after` on, w
 `min_evals` evals, the last step excluded), with the run at chance (its last two evals of the
 judged metric at or below 1 / C + `chance_margin`: C classes; the rule needs `num_classes`):
 - the precedents are the runs of the sweep that ran to their end (their final metric and eval
-  curve by fraction of their own max_steps: `sweeper.rules.outpaced.Reference`);
+  curve by fraction of their own max_steps: `sweeper.rules.sweep.FinishedRun`);
 - the comparable ones were at chance at fraction p too (the median of their evals nearest at or
   before p, `curve_level`);
 - it fires when at least `min_peers` of them exist and none ended within `margin` of the sweep's
@@ -26,49 +26,40 @@ to their end; `min_peers` bounds it.
 
 from __future__ import annotations
 
-from typing import Sequence
-
-from sweeper.rules.outpaced import Reference, curve_level, judged_value
+from sweeper.rules import _check
+from sweeper.rules.outpaced import curve_level, judged_value
 from sweeper.rules.point import Finding, Point
+from sweeper.rules.sweep import NO_SWEEP, Sweep
 
 
 class PrecedentRule:
     """Fire when the run is at chance where `min_peers` finished runs of the sweep were at chance
-    too and none of them ended within `margin` of the best (see the module docstring); plateau
-    kind "precedent". `observe(point, precedents)`: precedents = the sweep's finished runs."""
+    too and none of them ended within `margin` of the best (see the module docstring); kind
+    "precedent". Never fires without finished runs."""
 
-    name = "plateau"  # a run that will not get anywhere worth its compute, like a stuck one
+    name = "precedent"
+    verdict = "plateau"  # a run that will not get anywhere worth its compute, like a stuck one
 
     def __init__(self, max_steps: float, num_classes: int, after: float = 0.3, min_peers: int = 2,
                  margin: float = 0.05, chance_margin: float = 0.1, min_evals: int = 2) -> None:
-        if not isinstance(max_steps, (int, float)) or isinstance(max_steps, bool) or not max_steps > 0:
-            raise ValueError(f"max_steps must be a number > 0, got {max_steps!r}.")
-        if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 2:
-            raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}.")
-        if not (isinstance(after, (int, float)) and 0 <= after < 1):
-            raise ValueError(f"after must be a number in [0, 1), got {after!r}.")
-        if not isinstance(min_peers, int) or isinstance(min_peers, bool) or min_peers < 1:
-            raise ValueError(f"min_peers must be an int >= 1, got {min_peers!r}.")
-        for name, value in (("margin", margin), ("chance_margin", chance_margin)):
-            if not (isinstance(value, (int, float)) and 0 <= value < 1):
-                raise ValueError(f"{name} must be a number in [0, 1), got {value!r}.")
-        if not isinstance(min_evals, int) or min_evals < 2:
-            raise ValueError(f"min_evals must be an int >= 2, got {min_evals!r}.")
-        self._max_steps = max_steps
-        self._chance = 1.0 / num_classes + chance_margin
-        self._from_step = after * max_steps
-        self._min_peers, self._margin, self._min_evals = min_peers, float(margin), min_evals
+        self._max_steps = _check.positive("max_steps", max_steps)
+        self._chance = 1.0 / _check.integer("num_classes", num_classes, 2) + _check.fraction("chance_margin", chance_margin)
+        self._from_step = _check.fraction("after", after) * max_steps
+        self._min_peers = _check.integer("min_peers", min_peers, 1)
+        self._margin = float(_check.fraction("margin", margin))
+        self._min_evals = _check.integer("min_evals", min_evals, 2)
         self._values: list[float] = []  # the last two evals
         self._evals = 0
         self._metric: str | None = None
         self.active: Finding | None = None
 
-    def observe(self, point: Point, precedents: Sequence[Reference]) -> Finding | None:
+    def observe(self, point: Point, sweep: Sweep = NO_SWEEP) -> Finding | None:
         self._metric, value = judged_value(point, self._metric)
         if value is None:
             return None
         self._values = (self._values + [value])[-2:]
         self._evals += 1
+        precedents = sweep.finished
         if self.active is not None or not precedents:
             return None
         if point.step < self._from_step or point.step >= self._max_steps or self._evals < self._min_evals:
@@ -76,11 +67,11 @@ class PrecedentRule:
         if max(self._values) > self._chance:
             return None  # left chance (or is leaving it): the outpaced rule judges such a run
         fraction = point.step / self._max_steps
-        best = max(float(p) for p in precedents)
+        best = sweep.best.final
         comparable = [p for p in precedents if (level := curve_level(p.curve, fraction)) is not None and level <= self._chance]
         if len(comparable) < self._min_peers:
             return None
-        best_of_them = max(float(p) for p in comparable)
+        best_of_them = max(p.final for p in comparable)
         if best_of_them >= best - self._margin:
             return None
         self.active = self._finding(point, fraction, len(comparable), best_of_them, best)
@@ -104,4 +95,4 @@ class PrecedentRule:
             "best_of_peers": best_of_them,
             "best": best,
         }
-        return Finding(self.name, point.step, point.epoch, "precedent", message, evidence)
+        return Finding(self.verdict, self.name, point.step, point.epoch, "precedent", message, evidence)

@@ -7,18 +7,10 @@ standard.
 
 from __future__ import annotations
 
-from typing import Literal
-
+from sweeper.rules._check import choice
 from sweeper.rules.point import Point
 
-SignalChoice = Literal["auto", "label_loss", "loss"]
 SIGNAL_CHOICES = ("auto", "label_loss", "loss")
-
-
-def check_signal(signal: str) -> str:
-    if signal not in SIGNAL_CHOICES:
-        raise ValueError(f"signal must be one of {', '.join(map(repr, SIGNAL_CHOICES))}, got {signal!r}.")
-    return signal
 
 
 class Signal:
@@ -31,7 +23,7 @@ class Signal:
     __slots__ = ("choice", "field")
 
     def __init__(self, signal: str = "auto") -> None:
-        self.choice = check_signal(signal)
+        self.choice = choice("signal", signal, SIGNAL_CHOICES)
         self.field: str | None = None if signal == "auto" else signal
 
     def value(self, point: Point) -> float | None:

@@ -26,9 +26,11 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from sweeper.rules._stats import _DIFF_MAD_TO_SIGMA, median, median_sd
+from sweeper.rules import _check
+from sweeper.rules._stats import median, median_sd, sigma_from_diffs
 from sweeper.rules.point import Finding, Point
 from sweeper.rules.signal import Signal
+from sweeper.rules.sweep import NO_SWEEP, Sweep
 
 _EPOCH_EPS = 1e-6
 
@@ -81,7 +83,7 @@ def boundary_change(before: Sequence[float], after: Sequence[float], window: int
     # than one side alone, which matters for short epochs.
     steps_within = [tail[i] - tail[i - 1] for i in range(1, len(tail))]
     steps_within += [after[i] - after[i - 1] for i in range(1, min(len(after), chunks * w))]
-    sigma = median([abs(d) for d in steps_within]) * _DIFF_MAD_TO_SIGMA if len(steps_within) >= 2 else 0.0
+    sigma = sigma_from_diffs(steps_within) if len(steps_within) >= 2 else 0.0
     noise_floor = math.sqrt(2.0) * median_sd(sigma, w)
     within = max(median(pooled) if pooled else 0.0, noise_floor)
     ratio = drop / within if within > 0 else (math.inf if drop > 0 else 0.0)
@@ -121,8 +123,7 @@ def _as_list(snapshots: "EvalSnapshot | Sequence[EvalSnapshot]") -> list[EvalSna
 def _noise(before: list[float], after: list[float]) -> float:
     """Eval-to-eval noise (std) of one metric from its successive differences within each side
     (never across the boundary, whose change is what is judged); 0.0 with no such difference."""
-    diffs = [abs(side[i] - side[i - 1]) for side in (before, after) for i in range(1, len(side))]
-    return median(diffs) * _DIFF_MAD_TO_SIGMA if diffs else 0.0
+    return sigma_from_diffs(side[i] - side[i - 1] for side in (before, after) for i in range(1, len(side)))
 
 
 def _gain(before: list[float], after: list[float], floor: float) -> tuple[float, float]:
@@ -219,11 +220,12 @@ class StaircaseRule:
     in an epoch; with one eval in the epoch, memorising is called at the next boundary or at
     `finish()`). If no eval comes before the next boundary, or before `finish()`, the finding is
     emitted "unjudged".
-    `held` shows a finding fired on training evidence that still waits for its eval point.
+    `held` shows a finding fired on training evidence that still waits for its eval point;
+    `active` is the last finding (a staircase, once seen, stays part of the run).
     Without `epoch` on the points there is no staircase judgement at all.
     """
 
-    name = "staircase"
+    name = verdict = "staircase"
 
     def __init__(
         self,
@@ -237,29 +239,14 @@ class StaircaseRule:
         buffer_size: int = 1024,
         signal: str = "auto",
     ) -> None:
-        if not (isinstance(min_rel_drop, (int, float)) and 0 < min_rel_drop < 1):
-            raise ValueError(f"min_rel_drop must be a number in (0, 1), got {min_rel_drop!r}.")
-        if not (isinstance(min_ratio, (int, float)) and math.isfinite(min_ratio) and min_ratio >= 1):
-            raise ValueError(f"min_ratio must be a finite number >= 1, got {min_ratio!r}.")
-        if not (isinstance(window_fraction, (int, float)) and 0 < window_fraction <= 0.5):
-            raise ValueError(f"window_fraction must be a number in (0, 0.5], got {window_fraction!r}.")
-        if not isinstance(min_window, int) or min_window < 2:
-            raise ValueError(f"min_window must be an int >= 2, got {min_window!r}.")
-        if not isinstance(max_window, int) or max_window < min_window:
-            raise ValueError(f"max_window must be an int >= min_window ({min_window}), got {max_window!r}.")
-        if not isinstance(chunks, int) or chunks < 2:
-            raise ValueError(f"chunks must be an int >= 2, got {chunks!r}.")
-        if not (isinstance(eval_tolerance, (int, float)) and 0 <= eval_tolerance < 1):
-            raise ValueError(f"eval_tolerance must be a number in [0, 1), got {eval_tolerance!r}.")
-        if not isinstance(buffer_size, int) or buffer_size < chunks * max_window:
-            raise ValueError(f"buffer_size must be an int >= chunks * max_window ({chunks * max_window}), got {buffer_size!r}.")
-        self._min_rel_drop = float(min_rel_drop)
-        self._min_ratio = float(min_ratio)
-        self._window_fraction = float(window_fraction)
-        self._min_window = min_window
-        self._max_window = max_window
-        self._chunks = chunks
-        self._eval_tolerance = float(eval_tolerance)
+        self._min_rel_drop = _check.fraction("min_rel_drop", min_rel_drop, low_open=True)
+        self._min_ratio = _check.number("min_ratio", min_ratio, 1)
+        self._window_fraction = _check.number("window_fraction", window_fraction, 0, 0.5, low_open=True)
+        self._min_window = _check.integer("min_window", min_window, 2)
+        self._max_window = _check.integer("max_window", max_window, min_window, minimum_is="min_window")
+        self._chunks = _check.integer("chunks", chunks, 2)
+        self._eval_tolerance = _check.fraction("eval_tolerance", eval_tolerance)
+        _check.integer("buffer_size", buffer_size, chunks * max_window, minimum_is="chunks * max_window")
         self._signal = Signal(signal)
         self._epoch: int | None = None
         self._values: deque[float] = deque(maxlen=buffer_size)  # raw values of the current epoch
@@ -267,13 +254,20 @@ class StaircaseRule:
         self._boundary: _Boundary | None = None
         self._last_eval: tuple[int, EvalSnapshot] | None = None  # (epoch index, snapshot)
         self._epoch_evals: deque[EvalSnapshot] = deque(maxlen=_EVAL_BEFORE)  # last evals of epoch self._last_eval[0]
+        self.active: Finding | None = None
 
     @property
     def held(self) -> Finding | None:
         boundary = self._boundary
         return boundary.held if boundary is not None else None
 
-    def observe(self, point: Point) -> Finding | None:
+    def observe(self, point: Point, sweep: Sweep = NO_SWEEP) -> Finding | None:
+        found = self._observe(point)
+        if found is not None:
+            self.active = found
+        return found
+
+    def _observe(self, point: Point) -> Finding | None:
         epoch = point.epoch
         if epoch is None or not math.isfinite(epoch):
             return None  # no epochs, no boundaries: no staircase judgement
@@ -289,7 +283,10 @@ class StaircaseRule:
 
     def finish(self) -> Finding | None:
         """End of the run: judge a boundary whose after-window is incomplete, release a held finding."""
-        return self._release("the run ended before an eval point in the new epoch")
+        found = self._release("the run ended before an eval point in the new epoch")
+        if found is not None:
+            self.active = found
+        return found
 
     # -- training points -------------------------------------------------------------------
 
@@ -417,12 +414,12 @@ class StaircaseRule:
             **{k: change[k] for k in ("level_before", "level_after", "rel_drop", "within", "ratio", "trend_before", "noise_sigma")},
             "judged_at_step": self._last_step,
         }
-        return Finding(self.name, boundary.step, boundary.epoch, "unjudged", message, evidence)
+        return Finding(self.verdict, self.name, boundary.step, boundary.epoch, "unjudged", message, evidence)
 
     # The two below are only called once `held` is set (and, for _with_eval, both evals are).
     def _unjudged(self, boundary: _Boundary, why: str) -> Finding:
         held = boundary.held
-        return Finding(held.rule, held.step, held.epoch, "unjudged", f"{held.message}; eval not judged: {why}", dict(held.evidence))
+        return Finding(held.verdict, held.rule, held.step, held.epoch, "unjudged", f"{held.message}; eval not judged: {why}", dict(held.evidence))
 
     def _decide(self, boundary: _Boundary, final: bool = False) -> Finding | None:
         """Judge a held boundary on the new epoch's evals so far. "improving" (or "unjudged") at the
@@ -447,4 +444,4 @@ class StaircaseRule:
             else:
                 words += f"; still memorising over the new epoch's first {len(after)} evals"
                 evidence = {**evidence, "confirmed_by_evals": len(after)}
-        return Finding(held.rule, held.step, held.epoch, kind, f"{held.message}; {words}", {**held.evidence, **evidence})
+        return Finding(held.verdict, held.rule, held.step, held.epoch, kind, f"{held.message}; {words}", {**held.evidence, **evidence})

@@ -33,7 +33,6 @@ from sweeper.errors import SweeperError
 from sweeper.spec.schema import TemplateSpec
 
 SEG_PROMPT, SEG_LABEL, SEG_EXPLANATION, SEG_OTHER = 0, 1, 2, 3
-SEGMENT_NAMES = {SEG_LABEL: "label", SEG_EXPLANATION: "explanation", SEG_OTHER: "other"}
 IGNORE_INDEX = -100
 
 _PLACEHOLDER = re.compile(r"\{(text|label|explanation)\}")
