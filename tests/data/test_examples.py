@@ -240,7 +240,7 @@ def test_dataset_info_missing_column_names_the_mapping(tmp_path):
 @pytest.mark.parametrize(
     "entry, message",
     [
-        ({"file_name": "d.json", "formatting": "sharegpt"}, "formatting 'sharegpt' is not supported"),
+        ({"file_name": "d.json", "formatting": "openai"}, "formatting 'openai' is not supported"),
         ({"hf_hub_url": "org/data"}, "'hf_hub_url' datasets are not supported"),
         ({"file_name": "d.json", "columns": {"prompt": "a", "answer": "b"}}, r"unknown columns \['answer'\]"),
         ({"file_name": "d.json", "ranking": True}, "ranking"),

@@ -33,12 +33,16 @@ def command(args: argparse.Namespace) -> int:
     for name, dim in search.space.items():
         print(f"    {name:<28} {dim.kind} {dim.values}")
     print(f"  resources  {spec.resources.cpu:g} cpu, {spec.resources.gpu:g} gpu per trial")
-    print(f"  data       {data.train} train, {data.eval} eval ({data.eval_source}), "
-          f"{data.with_explanation} with explanation")
+    test = f", {data.test} test (held out)" if data.test else ""
+    combined = f" ({data.combined_targets} read from the target)" if data.combined_targets else ""
+    print(f"  data       {data.train} train, {data.eval} eval ({data.eval_source}){test}, "
+          f"{data.with_explanation} with explanation{combined}")
     print(f"  labels     train {data.train_label_counts}, eval {data.eval_label_counts}")
     print(f"  overlength {spec.dataset.overlength}: {_OVERLENGTH_MEANS[spec.dataset.overlength]}")
     for entry in checked.overlength:
         print(f"    {_overlength_line(entry, spec.dataset.overlength)}")
+    for note in checked.notes:
+        print(f"  note       {note}")
     for warning in data.warnings:
         print(f"  warning    {warning}")
     return 0

@@ -1,22 +1,21 @@
-"""Examples from JSONL, JSON arrays or a LLaMA-Factory `dataset_info.json`, checked and counted.
+"""Examples from data files or LLaMA-Factory `dataset_info.json` entries, checked and counted.
 
 Every mistake in the data is a `SweeperError` that names the file and the line of the record
 ("data/train.jsonl:17: not valid JSON: ..."). Things that are not errors but change what the
 metrics mean (duplicates between train and eval, a label with no examples) are warnings in the
 `DataReport`.
 
-LLaMA-Factory datasets (`dataset.dataset_info` + `dataset.dataset_name`) are read in its
-`alpaca` formatting. Its `columns` mapping names the record fields:
+Files: JSONL, JSON arrays, CSV, Parquet, or a folder of them (sweeper.data.records). Record
+layouts: sweeper's fields, LF alpaca / sharegpt, OpenAI `messages`, ms-swift query/response
+(sweeper.data.formats). A target that holds label and explanation together is split by
+sweeper.data.targets.
 
-    prompt    -> the text (default field "instruction")
-    query     -> appended to the text after a newline when non-empty, as LLaMA-Factory does
-                 (default field "input")
-    response  -> the class label (default field "output")
-    explanation -> the explanation (sweeper's own key; LLaMA-Factory ignores it). Without it,
-                 the spec's `dataset.explanation_field` is used.
-
-With `dataset_info`, `dataset.text_field` and `dataset.label_field` are not used: the
-`columns` mapping (or LLaMA-Factory's defaults) decides.
+LLaMA-Factory datasets (`dataset.dataset_info` + `dataset.dataset_name`, which may be a
+comma-separated list as LF's `dataset: a,b`) are read as LF reads them: `formatting`,
+`columns`, `tags`, `file_name` relative to the folder of dataset_info.json, `num_samples`
+(a seeded sample, repeated when larger than the data). `columns: {explanation: ...}` is
+sweeper's own key (LF ignores it); without it the explanation is read from the target.
+`dataset.max_samples` keeps the first N records of each dataset, as LF's `max_samples` does.
 """
 
 from __future__ import annotations
@@ -26,14 +25,16 @@ import random
 from dataclasses import asdict, dataclass, field
 from difflib import get_close_matches
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
+from sweeper.data.formats import ALPACA_COLUMNS, SHAREGPT_COLUMNS, SHAREGPT_TAGS, Layout, detect, layout
+from sweeper.data.records import data_files, json_type, read_records, read_text
+from sweeper.data.targets import TargetReader
 from sweeper.errors import SweeperError
 from sweeper.spec.schema import DatasetSpec
 
-# LLaMA-Factory's default alpaca column names (src/llamafactory/data/parser.py).
-LF_DEFAULT_COLUMNS = {"prompt": "instruction", "query": "input", "response": "output"}
-LF_KNOWN_COLUMNS = ("prompt", "query", "response", "system", "history", "explanation")
+LF_KNOWN_COLUMNS = ("prompt", "query", "response", "system", "history", "messages", "tools", "explanation")
+LF_REMOTE = ("hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "cloud_file_name")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,7 @@ class Example:
     explanation: str | None
     file: str
     line: int
+    system: str | None = None
 
     @property
     def where(self) -> str:
@@ -57,11 +59,13 @@ class DataReport:
 
     train: int = 0
     eval: int = 0
-    eval_source: str = "file"  # "file": an eval file; "split": eval_fraction of train
+    eval_source: str = "file"  # "file": an eval file or dataset; "split": eval_fraction of train
+    test: int = 0  # held-out test examples (never seen by the pruner or the searcher)
     train_label_counts: dict[str, int] = field(default_factory=dict)
     eval_label_counts: dict[str, int] = field(default_factory=dict)
     duplicates_between_splits: int = 0  # eval examples whose text also occurs in train
     with_explanation: int = 0  # train + eval examples that carry a non-empty explanation
+    combined_targets: int = 0  # train + eval examples whose explanation was read from the target
     truncated: int = 0
     dropped: int = 0
     warnings: list[str] = field(default_factory=list)
@@ -75,17 +79,16 @@ class LoadedData:
     train: list[Example]
     eval: list[Example]
     report: DataReport
+    test: list[Example] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
-class _Fields:
-    """Which record fields hold the text, the label and the explanation."""
+class _Source:
+    """One dataset: its files, how to read them (None: detect per file), LF's num_samples."""
 
-    text: str
-    label: str
-    explanation: str
-    query: str | None = None  # LLaMA-Factory: appended to the text after a newline
-    origin: str = ""  # how to name the field's source in messages
+    files: list[tuple[Path, str]]
+    layout: Layout | None = None
+    num_samples: int | None = None
 
 
 def load_examples(
@@ -102,41 +105,41 @@ def load_examples(
     from there (default: the current folder); messages name paths as the spec wrote them.
     `labels_where`: where the label set was written, for the message of a label outside it.
     """
-    labels = list(dataset.labels)
+    reader = _Reader(dataset, explanations_needed, labels_where)
     if dataset.dataset_info is not None:
-        train_files, fields = _from_dataset_info(dataset, base_dir)
+        assert dataset.dataset_name is not None  # validated by DatasetSpec
+        train = reader.read(_from_dataset_info(dataset, dataset.dataset_name, base_dir))
     else:
         assert dataset.train is not None  # validated by DatasetSpec
-        train_files = [(_resolve(dataset.train, base_dir), str(dataset.train))]
-        fields = _Fields(dataset.text_field, dataset.label_field, dataset.explanation_field)
-
-    train: list[Example] = []
-    for path, shown in train_files:
-        train.extend(_read_examples(path, shown, fields, labels, explanations_needed, labels_where))
-    if not train:
-        raise SweeperError(f"{train_files[0][1]}: no examples")
+        train = reader.read(_file_sources(dataset.train, base_dir))
 
     report = DataReport()
-    if dataset.eval is not None:
-        eval_shown = str(dataset.eval)
-        evals = list(
-            _read_examples(_resolve(dataset.eval, base_dir), eval_shown, fields, labels, explanations_needed, labels_where)
-        )
-        if not evals:
-            raise SweeperError(f"{eval_shown}: no examples")
+    if dataset.eval is not None or dataset.eval_dataset_name is not None:
+        if dataset.eval_dataset_name is not None:
+            evals = reader.read(_from_dataset_info(dataset, dataset.eval_dataset_name, base_dir))
+        else:
+            evals = reader.read(_file_sources(dataset.eval, base_dir))
         report.eval_source = "file"
     else:
         train, evals = split_examples(train, dataset.eval_fraction, dataset.split_seed)
         report.eval_source = "split"
+    test: list[Example] = []
+    if dataset.test is not None:
+        test = reader.read(_file_sources(dataset.test, base_dir))
+    elif dataset.test_fraction is not None:
+        train, test = _hold_out(train, dataset.test_fraction, dataset.split_seed + 1, "test")
 
+    labels = list(dataset.labels)
     report.train = len(train)
     report.eval = len(evals)
+    report.test = len(test)
     report.train_label_counts = _label_counts(train, labels)
     report.eval_label_counts = _label_counts(evals, labels)
     report.with_explanation = sum(1 for ex in train + evals if ex.explanation)
+    report.combined_targets = reader.combined
     report.duplicates_between_splits = count_duplicates(train, evals)
     report.warnings.extend(_warnings(report, labels))
-    return LoadedData(train=train, eval=evals, report=report)
+    return LoadedData(train=train, eval=evals, report=report, test=test)
 
 
 def split_examples(examples: list[Example], eval_fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
@@ -162,141 +165,80 @@ def count_duplicates(train: list[Example], evals: list[Example]) -> int:
     return sum(1 for ex in evals if _norm(ex.text) in seen)
 
 
-def read_records(path: Path, shown: str | None = None) -> Iterator[tuple[int, Any]]:
-    """(1-based line, decoded value) for each record of a JSONL file or a JSON array file.
+class _Reader:
+    """Reads sources into examples: layout, target split, explanation and label checks."""
 
-    A `.jsonl` file is JSONL (one JSON value a line, blank lines skipped); any other file whose
-    first non-blank character is `[` is a JSON array, else JSONL.
-    """
-    shown = shown if shown is not None else str(path)
-    text = _read_text(path, shown)
-    if Path(path).suffix.lower() != ".jsonl" and text.lstrip().startswith("["):
-        yield from _array_records(text, shown)
-        return
-    decoder = json.JSONDecoder()
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            value, end = decoder.raw_decode(line.strip())
-        except json.JSONDecodeError as error:
-            raise SweeperError(f"{shown}:{number}: not valid JSON: {error.msg} (column {error.colno})") from None
-        if end != len(line.strip()):
-            raise SweeperError(f"{shown}:{number}: not valid JSON: extra data after the record (one record a line)")
-        yield number, value
+    def __init__(self, dataset: DatasetSpec, explanations_needed: bool, labels_where: str) -> None:
+        self.dataset = dataset
+        self.explanations_needed = explanations_needed
+        self.labels_where = labels_where
+        self.targets = TargetReader(dataset.labels, dataset.template, dataset.target_pattern)
+        self.combined = 0  # examples whose explanation came out of the target
 
+    def read(self, sources: list[_Source]) -> list[Example]:
+        out: list[Example] = []
+        for source in sources:
+            examples: list[Example] = []
+            for path, shown in source.files:
+                examples.extend(self._file(path, shown, source.layout))
+            if not examples:
+                raise SweeperError(f"{source.files[0][1]}: no examples")
+            if self.dataset.max_samples is not None:
+                examples = examples[: self.dataset.max_samples]
+            if source.num_samples is not None:
+                examples = _sample(examples, source.num_samples, self.dataset.split_seed)
+            out.extend(examples)
+        return out
 
-def _array_records(text: str, shown: str) -> Iterator[tuple[int, Any]]:
-    """Decode a JSON array item by item, so each record knows its line."""
-    decoder = json.JSONDecoder()
-    pos = text.index("[") + 1
-    first = True
-    while True:
-        pos = _skip_ws(text, pos)
-        if pos >= len(text):
-            raise SweeperError(f"{shown}:{_line_at(text, pos)}: not valid JSON: the array is not closed with ']'")
-        if text[pos] == "]":
-            rest = text[pos + 1 :].strip()
-            if rest:
-                raise SweeperError(f"{shown}:{_line_at(text, pos)}: not valid JSON: extra data after the array")
-            return
-        if not first:
-            if text[pos] != ",":
-                raise SweeperError(f"{shown}:{_line_at(text, pos)}: not valid JSON: expected ',' or ']' between records")
-            pos = _skip_ws(text, pos + 1)
-        try:
-            value, end = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError as error:
-            raise SweeperError(f"{shown}:{error.lineno}: not valid JSON: {error.msg} (column {error.colno})") from None
-        yield _line_at(text, pos), value
-        pos = end
-        first = False
-
-
-def _skip_ws(text: str, pos: int) -> int:
-    while pos < len(text) and text[pos] in " \t\r\n":
-        pos += 1
-    return pos
-
-
-def _line_at(text: str, pos: int) -> int:
-    return text.count("\n", 0, pos) + 1
-
-
-def _read_text(path: Path, shown: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SweeperError(f"{shown}: no such data file") from None
-    except IsADirectoryError:
-        raise SweeperError(f"{shown}: is a folder, not a data file") from None
-    except UnicodeDecodeError as error:
-        line = error.object[: error.start].count(b"\n") + 1
-        raise SweeperError(f"{shown}:{line}: not UTF-8 text (byte {error.start}); save the data as UTF-8") from None
-    except OSError as error:
-        raise SweeperError(f"{shown}: cannot read: {error.strerror}") from None
+    def _file(self, path: Path, shown: str, fixed: Layout | None) -> list[Example]:
+        dataset = self.dataset
+        out: list[Example] = []
+        read = None
+        for line, record in read_records(path, shown):
+            where = f"{shown}:{line}"
+            if not isinstance(record, dict):
+                raise SweeperError(f"{where}: expected a JSON object with fields, got a {json_type(record)}")
+            if read is None:
+                chosen = fixed or layout(
+                    dataset.format if dataset.format != "auto" else detect(record, dataset.text_field, dataset.label_field),
+                    text_field=dataset.text_field,
+                    label_field=dataset.label_field,
+                    explanation_field=dataset.explanation_field,
+                )
+                read = chosen.reader()
+            raw = read(record, where)
+            if raw.explanation is not None:
+                label, explanation = raw.target, raw.explanation
+                self.targets.check_label(label, None, where, self.labels_where)
+            else:
+                target = self.targets.read(raw.target, where, self.labels_where)
+                label, explanation = target.label, target.explanation
+                self.combined += explanation is not None
+            if explanation is None and self.explanations_needed:
+                name = (fixed.columns.get("explanation") if fixed else None) or dataset.explanation_field
+                state = "empty" if record.get(name) is not None else "missing"
+                raise SweeperError(
+                    f"{where}: explanation field '{name}' is {state} and the target {raw.target[:40]!r} holds none, "
+                    "but the sweep can train with explanations (include_explanation); give every example an "
+                    "explanation or search include_explanation: false only"
+                )
+            out.append(Example(raw.text, label, explanation, shown, line, raw.system))
+        return out
 
 
-def _read_examples(
-    path: Path, shown: str, fields: _Fields, labels: list[str], explanations_needed: bool, labels_where: str
-) -> Iterator[Example]:
-    label_set = set(labels)
-    for line, record in read_records(path, shown):
-        where = f"{shown}:{line}"
-        if not isinstance(record, dict):
-            raise SweeperError(f"{where}: expected a JSON object with fields, got a {_json_type(record)}")
-        text = _string_field(record, fields.text, where, fields.origin)
-        if fields.query is not None and record.get(fields.query):
-            query = _string_field(record, fields.query, where, fields.origin)
-            text = f"{text}\n{query}" if text else query
-        label = _label_field(record, fields.label, where, fields.origin)
-        if label not in label_set:
-            near = get_close_matches(label, labels, n=1)
-            hint = f"; did you mean '{near[0]}'?" if near else ""
-            raise SweeperError(f"{where}: label {label!r} is not in the label set {labels} ({labels_where}){hint}")
-        explanation = _explanation_field(record, fields.explanation, where, explanations_needed)
-        yield Example(text=text, label=label, explanation=explanation, file=shown, line=line)
+def _sample(examples: list[Example], n: int, seed: int) -> list[Example]:
+    """LF's num_samples: a seeded sample; larger than the data: every example, then a sample again."""
+    rng = random.Random(seed)
+    out: list[Example] = []
+    while len(out) + len(examples) <= n:
+        out.extend(examples)
+    return out + rng.sample(examples, n - len(out))
 
 
-def _string_field(record: dict[str, Any], name: str, where: str, origin: str) -> str:
-    if name not in record:
-        raise SweeperError(f"{where}: missing field '{name}'{origin} (fields present: {sorted(record)})")
-    value = record[name]
-    if not isinstance(value, str):
-        raise SweeperError(f"{where}: field '{name}' must be a string, got a {_json_type(value)}")
-    return value
-
-
-def _label_field(record: dict[str, Any], name: str, where: str, origin: str) -> str:
-    if name not in record:
-        raise SweeperError(f"{where}: missing field '{name}'{origin} (fields present: {sorted(record)})")
-    value = record[name]
-    # Integer class ids are common (0/1/2); they match labels written as "0", "1", "2".
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise SweeperError(f"{where}: field '{name}' (the label) must be a string, got a {_json_type(value)}")
-    return str(value).strip()
-
-
-def _explanation_field(record: dict[str, Any], name: str, where: str, needed: bool) -> str | None:
-    value = record.get(name)
-    if value is not None and not isinstance(value, str):
-        raise SweeperError(f"{where}: field '{name}' (the explanation) must be a string, got a {_json_type(value)}")
-    if value is None or not value.strip():
-        if needed:
-            state = "missing" if name not in record else "empty"
-            raise SweeperError(
-                f"{where}: explanation field '{name}' is {state}, but the sweep can train with explanations "
-                "(include_explanation); give every example an explanation or search include_explanation: false only"
-            )
-        return None
-    return value
-
-
-def _json_type(value: Any) -> str:
-    return {dict: "object", list: "list", str: "string", bool: "boolean", type(None): "null"}.get(
-        type(value), "number"
-    )
-
+def _hold_out(examples: list[Example], fraction: float, seed: int, what: str) -> tuple[list[Example], list[Example]]:
+    if len(examples) < 3:
+        raise SweeperError(f"{examples[0].file if examples else 'the dataset'}: too few examples to hold out a {what} split")
+    return split_examples(examples, fraction, seed)
 
 def _label_counts(examples: list[Example], labels: list[str]) -> dict[str, int]:
     counts = {label: 0 for label in labels}
@@ -332,18 +274,27 @@ def _resolve(path: Path, base_dir: Path | None) -> Path:
     return path
 
 
-def _from_dataset_info(dataset: DatasetSpec, base_dir: Path | None) -> tuple[list[tuple[Path, str]], _Fields]:
-    """The data files and field names of one LLaMA-Factory dataset entry."""
-    assert dataset.dataset_info is not None and dataset.dataset_name is not None
+def _file_sources(path: Path | None, base_dir: Path | None) -> list[_Source]:
+    assert path is not None
+    return [_Source(data_files(_resolve(path, base_dir), str(path)))]
+
+
+def _from_dataset_info(dataset: DatasetSpec, names: str, base_dir: Path | None) -> list[_Source]:
+    """The datasets `names` (comma-separated, as LF's `dataset: a,b`) of a LLaMA-Factory dataset_info.json."""
+    assert dataset.dataset_info is not None
     info_path = _resolve(dataset.dataset_info, base_dir)
     shown = str(dataset.dataset_info)
     try:
-        info = json.loads(_read_text(info_path, shown))
+        info = json.loads(read_text(info_path, shown))
     except json.JSONDecodeError as error:
         raise SweeperError(f"{shown}:{error.lineno}: not valid JSON: {error.msg} (column {error.colno})") from None
     if not isinstance(info, dict):
-        raise SweeperError(f"{shown}: expected a JSON object of datasets, got a {_json_type(info)}")
-    name = dataset.dataset_name
+        raise SweeperError(f"{shown}: expected a JSON object of datasets, got a {json_type(info)}")
+    wanted = [name.strip() for name in names.split(",") if name.strip()]
+    return [_entry_source(info, name, info_path, shown, dataset.explanation_field) for name in wanted]
+
+
+def _entry_source(info: dict[str, Any], name: str, info_path: Path, shown: str, explanation: str) -> _Source:
     if name not in info:
         near = get_close_matches(name, list(info), n=1)
         hint = f"; did you mean '{near[0]}'?" if near else f"; it has {sorted(info)[:10]}"
@@ -351,13 +302,13 @@ def _from_dataset_info(dataset: DatasetSpec, base_dir: Path | None) -> tuple[lis
     entry = info[name]
     where = f"{shown}: dataset '{name}'"
     if not isinstance(entry, dict):
-        raise SweeperError(f"{where}: expected an object, got a {_json_type(entry)}")
-    for remote in ("hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "cloud_file_name"):
+        raise SweeperError(f"{where}: expected an object, got a {json_type(entry)}")
+    for remote in LF_REMOTE:
         if remote in entry and "file_name" not in entry:
             raise SweeperError(f"{where}: '{remote}' datasets are not supported; sweeper reads local files (file_name)")
     formatting = entry.get("formatting", "alpaca")
-    if formatting != "alpaca":
-        raise SweeperError(f"{where}: formatting '{formatting}' is not supported; sweeper reads alpaca formatting")
+    if formatting not in ("alpaca", "sharegpt"):
+        raise SweeperError(f"{where}: formatting '{formatting}' is not supported; LLaMA-Factory has alpaca and sharegpt")
     if entry.get("ranking"):
         raise SweeperError(f"{where}: ranking (preference) datasets are not classification data")
     file_name = entry.get("file_name")
@@ -365,29 +316,21 @@ def _from_dataset_info(dataset: DatasetSpec, base_dir: Path | None) -> tuple[lis
         raise SweeperError(f"{where}: needs a 'file_name'")
     columns = entry.get("columns", {})
     if not isinstance(columns, dict):
-        raise SweeperError(f"{where}: 'columns' must be an object, got a {_json_type(columns)}")
+        raise SweeperError(f"{where}: 'columns' must be an object, got a {json_type(columns)}")
     unknown = sorted(set(columns) - set(LF_KNOWN_COLUMNS))
     if unknown:
         raise SweeperError(f"{where}: unknown columns {unknown}; known: {list(LF_KNOWN_COLUMNS)}")
-    if columns.get("history"):
-        raise SweeperError(f"{where}: multi-turn 'history' is not supported for classification")
-
-    # LLaMA-Factory reads file_name relative to its dataset_dir, the folder of dataset_info.json.
-    target = info_path.parent / file_name
-    shown_dir = Path(shown).parent
-    if target.is_dir():
-        files = sorted(p for p in target.iterdir() if p.suffix in (".json", ".jsonl") and p.is_file())
-        if not files:
-            raise SweeperError(f"{where}: folder {shown_dir / file_name} holds no .json or .jsonl files")
-        found = [(p, str(shown_dir / file_name / p.name)) for p in files]
-    else:
-        found = [(target, str(shown_dir / file_name))]
+    tags = entry.get("tags", {})
+    if not isinstance(tags, dict) or set(tags) - set(SHAREGPT_TAGS):
+        raise SweeperError(f"{where}: 'tags' must be an object with keys from {list(SHAREGPT_TAGS)}; got {tags!r}")
+    num_samples = entry.get("num_samples")
+    if num_samples is not None and (isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1):
+        raise SweeperError(f"{where}: 'num_samples' must be a positive whole number, got {num_samples!r}")
     origin = f" (columns of '{name}' in {shown})"
-    fields = _Fields(
-        text=columns.get("prompt", LF_DEFAULT_COLUMNS["prompt"]),
-        query=columns.get("query", LF_DEFAULT_COLUMNS["query"]),
-        label=columns.get("response", LF_DEFAULT_COLUMNS["response"]),
-        explanation=columns.get("explanation", dataset.explanation_field),
-        origin=origin,
-    )
-    return found, fields
+    if formatting == "alpaca":
+        chosen = Layout("alpaca", {**ALPACA_COLUMNS, "explanation": explanation, **columns}, origin=origin)
+    else:
+        chosen = Layout("sharegpt", {**SHAREGPT_COLUMNS, **columns}, {**SHAREGPT_TAGS, **tags}, origin=origin)
+    # LLaMA-Factory reads file_name relative to its dataset_dir, the folder of dataset_info.json.
+    files = data_files(info_path.parent / file_name, str(Path(shown).parent / file_name))
+    return _Source(files, chosen, num_samples)

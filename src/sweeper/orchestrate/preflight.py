@@ -54,6 +54,7 @@ class Preflight:
     data: DataReport
     pruner: PrunerSettings
     overlength: list[Overlength] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # facts worth a line in validate, not errors
 
 
 def can_include_explanation(spec: SweepSpec) -> bool:
@@ -84,12 +85,22 @@ def preflight(spec: SweepSpec, *, local_devices: bool = True, count_tokens: bool
         explanations_needed=can_include_explanation(spec),
         labels_where=spec.locate("dataset", "labels"),
     )
-    overlength = count_overlength(spec, loaded) if count_tokens else []
+    overlength: list[Overlength] = []
+    notes: list[str] = []
+    if count_tokens:
+        tokenizer = _tokenizer(spec, loaded.train + loaded.eval + loaded.test)
+        notes = check_labels(spec, tokenizer)
+        overlength = count_overlength(spec, loaded, tokenizer)
     check_overlength(spec, loaded, overlength)
-    return Preflight(data=loaded.report, pruner=pruner, overlength=overlength)
+    return Preflight(data=loaded.report, pruner=pruner, overlength=overlength, notes=notes)
+
+
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+WEIGHT_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
 
 
 def check_model(spec: SweepSpec) -> None:
+    """A local model folder holds a causal LM's config and all its weights (tokenizer: `check_labels`)."""
     if spec.model.startswith("builtin:"):
         return
     path = Path(spec.model).expanduser()
@@ -103,6 +114,84 @@ def check_model(spec: SweepSpec) -> None:
         raise SweeperError(f"{where}: {spec.model} is a file; give the folder of a transformers model")
     if not (path / "config.json").is_file():
         raise SweeperError(f"{where}: {spec.model} has no config.json; point at a transformers model folder")
+    _check_architecture(path, where)
+    _check_weights(path, where)
+
+
+def _check_architecture(path: Path, where: str) -> None:
+    import json
+
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise SweeperError(f"{where}: {path}/config.json is not valid JSON: {error}") from None
+    architectures = config.get("architectures") or []
+    causal = set(MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.values())
+    if architectures and not any(name in causal or name.endswith("ForCausalLM") for name in architectures):
+        raise SweeperError(
+            f"{where}: {path} holds a {', '.join(architectures)}, not a causal language model (a ...ForCausalLM); "
+            "sweeper fine-tunes decoder models that generate the label"
+        )
+    if not architectures and config.get("model_type") not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+        raise SweeperError(
+            f"{where}: {path}/config.json names no causal-LM architecture (model_type {config.get('model_type')!r})"
+        )
+
+
+def _check_weights(path: Path, where: str) -> None:
+    import json
+
+    for index_name in WEIGHT_INDEXES:
+        index = path / index_name
+        if index.is_file():
+            try:
+                shards = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))
+            except (json.JSONDecodeError, KeyError, AttributeError, TypeError):
+                raise SweeperError(f"{where}: {index} is not a sharded-weights index (no weight_map)") from None
+            missing = [shard for shard in shards if not (path / shard).is_file()]
+            if missing:
+                raise SweeperError(
+                    f"{where}: {path} lacks {len(missing)} of the {len(shards)} weight shards {index_name} lists: "
+                    f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}"
+                )
+            return
+    if not any((path / name).is_file() for name in WEIGHT_FILES):
+        raise SweeperError(
+            f"{where}: {path} has no weights ({', '.join(WEIGHT_FILES)} or a sharded index {WEIGHT_INDEXES[0]}); "
+            "copy the whole model folder"
+        )
+
+
+def check_labels(spec: SweepSpec, tokenizer: Any) -> list[str]:
+    """Every label encodes to at least one token as a trial renders it; notes on labels that share
+    their first token (scored by the sum of all their tokens' log-probabilities, so still told apart)."""
+    from sweeper.trial.encode import SEG_LABEL, encode_target, end_ids, render, uses_chat_template
+
+    template = spec.dataset.template
+    try:
+        chat = uses_chat_template(tokenizer, template)
+        closing = end_ids(tokenizer, template)
+    except SweeperError as error:
+        raise SweeperError(f"{spec.locate('dataset', 'template', 'chat_template')}: {error} ({spec.model})") from None
+    first: dict[int, list[str]] = {}
+    for label in spec.dataset.labels:
+        text = template.label_only.lstrip() if chat else template.label_only
+        ids, segments = encode_target(tokenizer, render(text, {"label": label}), closing)
+        label_ids = [i for i, segment in zip(ids, segments) if segment == SEG_LABEL]
+        if not label_ids:
+            raise SweeperError(
+                f"{spec.locate('dataset', 'labels')}: label {label!r} encodes to no tokens with the tokenizer of "
+                f"{spec.model}; check the label and template.label_only"
+            )
+        first.setdefault(label_ids[0], []).append(label)
+    return [
+        f"labels {shared} share their first token; likelihood scoring sums the log-probabilities of all label "
+        "tokens, so they are still told apart"
+        for shared in first.values()
+        if len(shared) > 1
+    ]
 
 
 def check_data_files(spec: SweepSpec) -> None:
@@ -224,14 +313,13 @@ def _tokenizer(spec: SweepSpec, examples: list[Example]) -> Any:
     return local_tokenizer(spec.model, where=spec.locate("model"))
 
 
-def count_overlength(spec: SweepSpec, data: LoadedData) -> list[Overlength]:
+def count_overlength(spec: SweepSpec, data: LoadedData, tokenizer: Any) -> list[Overlength]:
     """Overlength samples for every kind of target and every cutoff_len the sweep can use."""
     from sweeper.trial.encode import sequence_lengths
 
     limit = _eval_limit(spec)
     evals = data.eval[:limit] if limit else data.eval
     examples = data.train + evals
-    tokenizer = _tokenizer(spec, examples)
     cutoffs = sorted(_values(spec, "cutoff_len"))
     out = []
     for include, position in _targets(spec):

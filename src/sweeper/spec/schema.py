@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import builtins
 import math
+import re
 from pathlib import Path
 from typing import Any, Literal, Union, get_args
 
@@ -24,9 +25,14 @@ class _Strict(BaseModel):
 
 
 class TemplateSpec(_Strict):
-    """How an example becomes text. Placeholders: {text}, {label}, {explanation}."""
+    """How an example becomes text. Placeholders: {text} and {system} (prompt), {label}, {explanation}."""
 
     prompt: str = Field("Text: {text}\nLabel:", description="The prompt; masked out of the loss.")
+    chat_template: bool | None = Field(
+        None,
+        description="Use the model tokenizer's chat template for the prompt (and its end-of-turn token after the "
+        "target); default: when the tokenizer has one and template.prompt is not set.",
+    )
     label_only: str = Field(" {label}", description="The target without explanation.")
     label_then_explanation: str = Field(
         " {label}\nExplanation: {explanation}",
@@ -45,31 +51,88 @@ class TemplateSpec(_Strict):
             "label_then_explanation": ("{label}", "{explanation}"),
             "explanation_then_label": ("{explanation}", "{label}"),
         }
+        allowed = {"prompt": ("{text}", "{system}")}
         for name, needles in required.items():
             value = getattr(self, name)
             for needle in needles:
                 if value.count(needle) != 1:
                     raise ValueError(f"template.{name} must contain {needle} exactly once; got {value!r}")
+            known = allowed.get(name, needles)
+            for found in re.findall(r"\{[A-Za-z_][A-Za-z0-9_]*\}", value):
+                if found not in known:
+                    raise ValueError(
+                        f"template.{name} has the unknown placeholder {found}; it takes {', '.join(known)}"
+                    )
+        if self.chat_template is None and "prompt" in self.model_fields_set:
+            # Written down so the choice survives the spec's round trip to the trials.
+            self.__dict__["chat_template"] = False
         return self
+
+
+DataFormat = Literal["auto", "fields", "alpaca", "sharegpt", "messages", "query_response"]
 
 
 class DatasetSpec(_Strict):
     """Where the examples come from and how they are read."""
 
-    train: Path | None = Field(None, description="JSONL or JSON file of training examples.")
-    eval: Path | None = Field(None, description="JSONL or JSON file of evaluation examples; else eval_fraction of train.")
-    eval_fraction: float = Field(0.2, gt=0, lt=1, description="Share of train held out when no eval file is given.")
-    split_seed: int = Field(0, description="Seed of the train/eval split.")
+    train: Path | None = Field(
+        None, description="Training examples: a .jsonl, .json, .csv or .parquet file, or a folder of them."
+    )
+    eval: Path | None = Field(None, description="Evaluation examples (file or folder); else eval_fraction of train.")
+    eval_fraction: float = Field(0.2, gt=0, lt=1, description="Share of train held out when no eval set is given.")
+    test: Path | None = Field(
+        None, description="Held-out test examples (file or folder): never seen by pruner or searcher; scores the best."
+    )
+    test_fraction: float | None = Field(
+        None, gt=0, lt=1, description="Share of train held out as the test set when no test file is given."
+    )
+    split_seed: int = Field(0, description="Seed of the train/eval/test splits and of LF's num_samples.")
     dataset_info: Path | None = Field(None, description="A LLaMA-Factory dataset_info.json (instead of train).")
-    dataset_name: str | None = Field(None, description="The dataset's name in dataset_info.json.")
-    text_field: str = Field("text", description="Field holding the input text.")
-    label_field: str = Field("label", description="Field holding the class label.")
-    explanation_field: str = Field("explanation", description="Field holding the explanation.")
+    dataset_name: str | None = Field(
+        None, description="The dataset's name in dataset_info.json; 'a,b' (LF's list syntax) joins several."
+    )
+    eval_dataset_name: str | None = Field(None, description="The eval dataset's name(s) in dataset_info.json.")
+    format: DataFormat = Field(
+        "auto",
+        description="Record layout of train/eval/test files: fields, alpaca, sharegpt, messages, query_response; "
+        "auto: from each file's first record.",
+    )
+    text_field: str = Field("text", description="Field holding the input text (format fields).")
+    label_field: str = Field("label", description="Field holding the class label (format fields).")
+    explanation_field: str = Field(
+        "explanation", description="Field holding the explanation; without it, it is read from the target."
+    )
+    target_pattern: str | None = Field(
+        None,
+        description="Regex with named groups label and explanation that splits a combined target "
+        "(default: the target templates and the common forms).",
+    )
+    max_samples: int | None = Field(None, ge=1, description="Keep the first N examples of each dataset (LF's max_samples).")
     labels: list[str] = Field(..., min_length=2, description="The label set, in a fixed order.")
     overlength: Literal["truncate", "drop", "error"] = Field(
         "truncate", description="What to do with samples longer than cutoff_len; always counted and reported."
     )
     template: TemplateSpec = Field(default_factory=TemplateSpec, description="How examples become text.")
+
+    @field_validator("dataset_name", "eval_dataset_name", mode="before")
+    @classmethod
+    def _name_list(cls, value: Any) -> Any:
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            return ",".join(value)
+        return value
+
+    @field_validator("target_pattern")
+    @classmethod
+    def _pattern(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            compiled = re.compile(value)
+        except re.error as error:
+            raise ValueError(f"dataset.target_pattern is not a valid regex: {error}") from None
+        if "label" not in compiled.groupindex:
+            raise ValueError("dataset.target_pattern needs a named group (?P<label>...) (and (?P<explanation>...))")
+        return value
 
     @field_validator("labels")
     @classmethod
@@ -88,8 +151,21 @@ class DatasetSpec(_Strict):
                 raise ValueError("give either dataset.train or dataset.dataset_info, not both")
             if not self.dataset_name:
                 raise ValueError("dataset.dataset_info needs dataset.dataset_name")
+            for name in ("text_field", "label_field", "format"):
+                if name in self.model_fields_set and getattr(self, name) != DatasetSpec.model_fields[name].default:
+                    raise ValueError(
+                        f"dataset.{name} is not used with dataset_info: the entry's formatting and columns in "
+                        "dataset_info.json say which fields hold what"
+                    )
         elif self.train is None:
             raise ValueError("dataset needs a train file (dataset.train) or a dataset_info.json (dataset.dataset_info)")
+        if self.eval_dataset_name is not None:
+            if self.dataset_info is None:
+                raise ValueError("dataset.eval_dataset_name needs dataset.dataset_info")
+            if self.eval is not None:
+                raise ValueError("give either dataset.eval or dataset.eval_dataset_name, not both")
+        if self.test is not None and self.test_fraction is not None:
+            raise ValueError("give either dataset.test or dataset.test_fraction, not both")
         return self
 
 
@@ -98,23 +174,31 @@ LrScheduler = Literal[
 ]
 
 
+# transformers' optimizers that need no extra package.
+Optimizer = Literal["adamw_torch", "adamw_torch_fused", "adafactor", "sgd", "adagrad", "rmsprop"]
+
+
 class TrainSettings(_Strict):
     """One trial's settings; any of them can be searched. Names as in LLaMA-Factory."""
 
     learning_rate: float = Field(5e-5, gt=0, description="Peak learning rate (AdamW).")
-    num_train_epochs: int = Field(3, ge=1, description="Epochs over the training set.")
+    num_train_epochs: float = Field(3, gt=0, description="Epochs over the training set (fractions allowed, as LF's 2.5).")
     per_device_train_batch_size: int = Field(1, ge=1, description="Examples per device per step.")
     per_device_eval_batch_size: int = Field(8, ge=1, description="Examples per device per evaluation batch.")
     gradient_accumulation_steps: int = Field(8, ge=1, description="Micro-batches per optimizer step.")
     lr_scheduler_type: LrScheduler = Field("cosine", description="Learning-rate schedule.")
     warmup_steps: int = Field(0, ge=0, description="Linear warm-up steps.")
+    warmup_ratio: float = Field(0.0, ge=0, lt=1, description="Linear warm-up as a share of all steps (instead of warmup_steps).")
     max_grad_norm: float = Field(1.0, ge=0, description="Gradient clipping norm (0 = off).")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
+    optim: Optimizer = Field(
+        "adamw_torch_fused", description="Optimizer, by its transformers name (a stock Trainer's default; LF's adamw_torch)."
+    )
     lora_rank: int = Field(8, ge=1, description="LoRA rank r.")
     lora_alpha: float = Field(16, gt=0, description="LoRA alpha (scale = alpha / r).")
     lora_dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on the LoRA path.")
     lora_target: Union[str, list[str]] = Field(
-        "all", description="Modules to adapt: 'all' linear layers, or a list of module names."
+        "all", description="Modules to adapt: 'all' linear layers, a list of module names, or LF's 'q_proj,v_proj'."
     )
     cutoff_len: int = Field(1024, ge=8, description="Maximum tokens of prompt + target.")
     logging_steps: int = Field(5, ge=1, description="Report the raw loss every this many optimizer steps.")
@@ -130,11 +214,31 @@ class TrainSettings(_Strict):
         "after", description="Explanation after the label (label first) or before it."
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _llamafactory_names(cls, values: Any) -> Any:
+        """LLaMA-Factory flags that are not train settings: say where they go or what sweeper does instead."""
+        from sweeper.spec.llamafactory import refusal
+
+        if isinstance(values, dict):
+            for key, value in values.items():
+                reason = refusal(key, value) if key not in cls.model_fields else None
+                if reason:
+                    raise ValueError(f"train.{key}: {reason}")
+        return values
+
     @model_validator(mode="after")
     def _precision(self) -> "TrainSettings":
         if self.fp16 and self.bf16:
             raise ValueError("set at most one of train.fp16 and train.bf16")
+        if self.warmup_steps and self.warmup_ratio:
+            raise ValueError("set at most one of train.warmup_steps and train.warmup_ratio")
         return self
+
+    @property
+    def trainer_warmup(self) -> float:
+        """Trainer's warmup_steps: whole steps, or a ratio of all steps when below 1 (transformers 5)."""
+        return self.warmup_ratio if self.warmup_ratio else self.warmup_steps
 
 
 # The rules' own settings dataclass, validated like the rest of the spec (unknown keys are errors).

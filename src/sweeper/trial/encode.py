@@ -1,7 +1,11 @@
 """Examples -> token ids, loss labels and a segment id per token.
 
-A sequence is `prompt + target + eos`. The prompt is rendered from `template.prompt` and is
-masked out of the loss (`labels` = -100). The target is `template.label_only`, or
+A sequence is `prompt + target + end`. The prompt is masked out of the loss (`labels` = -100).
+It is the model tokenizer's chat template applied to the (system and) user message with the
+generation prompt when the tokenizer has one and `template.prompt` is not set (or
+`template.chat_template: true`); `end` is then the template's end-of-turn token(s) (what it
+writes after an assistant message, e.g. `<|eot_id|>`, `<|im_end|>`). Otherwise the prompt is
+rendered from `template.prompt` ({text}, {system}) and `end` is eos. The target is `template.label_only`, or
 `template.label_then_explanation` / `template.explanation_then_label` when the trial includes
 explanations. Placeholders are replaced by plain substitution (no `str.format`, so braces in
 the data are safe), which also gives the character span of the label and of the explanation;
@@ -13,7 +17,8 @@ each target token is assigned to a segment by its character offsets:
     SEG_OTHER       3  every other target token: template glue ("Explanation", ":") and eos
 
 The prompt and the target are tokenized separately (as LLaMA-Factory does), the prompt with the
-tokenizer's special tokens (bos), the target without, then `eos` is appended.
+tokenizer's special tokens (bos; a chat template writes its own), the target without, then
+`end` is appended.
 
 Overlength (prompt + target > cutoff_len), per `dataset.overlength`, always counted:
     truncate  cut the end of the target; if the prompt alone leaves no room for one target
@@ -35,7 +40,8 @@ from sweeper.spec.schema import TemplateSpec
 SEG_PROMPT, SEG_LABEL, SEG_EXPLANATION, SEG_OTHER = 0, 1, 2, 3
 IGNORE_INDEX = -100
 
-_PLACEHOLDER = re.compile(r"\{(text|label|explanation)\}")
+_PLACEHOLDER = re.compile(r"\{(text|system|label|explanation)\}")
+_SENTINEL = "\u2063sweeper-target\u2063"
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,13 @@ def target_template(template: TemplateSpec, include_explanation: bool, position:
     return template.label_then_explanation if position == "after" else template.explanation_then_label
 
 
+def _target_text(tokenizer: Any, template: TemplateSpec, include_explanation: bool, position: str) -> str:
+    """The target template; after a chat template's generation prompt without the leading blank
+    the plain prompt needs ("Label:" then " {label}")."""
+    text = target_template(template, include_explanation, position)
+    return text.lstrip() if uses_chat_template(tokenizer, template) else text
+
+
 def label_first(include_explanation: bool, position: str) -> bool:
     """Whether the label comes before anything else the model generates (likelihood eval)."""
     return not include_explanation or position == "after"
@@ -101,20 +114,54 @@ class Encoded:
     dropped_where: list[str] = field(default_factory=list)
 
 
+def uses_chat_template(tokenizer: Any, template: TemplateSpec) -> bool:
+    """Whether prompts come from the tokenizer's chat template (see the module docstring)."""
+    has = bool(getattr(tokenizer, "chat_template", None))
+    if template.chat_template and not has:
+        raise SweeperError("template.chat_template: true, but the model's tokenizer has no chat template")
+    return has if template.chat_template is None else template.chat_template
+
+
+def prompt_text(tokenizer: Any, template: TemplateSpec, example: Example) -> str:
+    """The prompt as text: the chat template's rendering, or template.prompt filled in."""
+    if uses_chat_template(tokenizer, template):
+        messages = [{"role": "system", "content": example.system}] if example.system else []
+        messages.append({"role": "user", "content": example.text})
+        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    if example.system and "{system}" not in template.prompt:
+        raise SweeperError(
+            f"{example.where}: the example has a system message but template.prompt has no {{system}}; "
+            "add {system} to template.prompt (or use the model's chat template)"
+        )
+    return render(template.prompt, {"text": example.text, "system": example.system or ""}).text
+
+
 def encode_prompt(tokenizer: Any, template: TemplateSpec, example: Example) -> list[int]:
-    text = render(template.prompt, {"text": example.text}).text
-    return list(tokenizer(text, add_special_tokens=True)["input_ids"])
+    chat = uses_chat_template(tokenizer, template)
+    return list(tokenizer(prompt_text(tokenizer, template, example), add_special_tokens=not chat)["input_ids"])
 
 
-def encode_target(tokenizer: Any, rendered: Rendered) -> tuple[list[int], list[int]]:
-    """Target ids (ending in eos) and their segments, from the rendered target's offsets."""
-    encoding = tokenizer(rendered.text, add_special_tokens=False, return_offsets_mapping=True)
-    ids = list(encoding["input_ids"])
-    segments = [_segment(span, rendered) for span in encoding["offset_mapping"]]
+def end_ids(tokenizer: Any, template: TemplateSpec) -> list[int]:
+    """What follows every target: the chat template's end-of-turn token(s), else eos."""
+    if uses_chat_template(tokenizer, template):
+        messages = [{"role": "user", "content": "x"}, {"role": "assistant", "content": _SENTINEL}]
+        text = tokenizer.apply_chat_template(messages, tokenize=False)
+        after = text[text.index(_SENTINEL) + len(_SENTINEL) :].strip() if _SENTINEL in text else ""
+        ids = list(tokenizer(after, add_special_tokens=False)["input_ids"]) if after else []
+        if ids:
+            return ids
     eos = tokenizer.eos_token_id
     if eos is None:
         raise SweeperError("the tokenizer has no eos token; sweeper ends every target with it")
-    return ids + [eos], segments + [SEG_OTHER]
+    return [int(eos)]
+
+
+def encode_target(tokenizer: Any, rendered: Rendered, end: Sequence[int]) -> tuple[list[int], list[int]]:
+    """Target ids (ending in `end`) and their segments, from the rendered target's offsets."""
+    encoding = tokenizer(rendered.text, add_special_tokens=False, return_offsets_mapping=True)
+    ids = list(encoding["input_ids"])
+    segments = [_segment(span, rendered) for span in encoding["offset_mapping"]]
+    return ids + list(end), segments + [SEG_OTHER] * len(end)
 
 
 def _segment(span: Sequence[int], rendered: Rendered) -> int:
@@ -139,8 +186,8 @@ def encode_example(
     if include_explanation and not example.explanation:
         raise SweeperError(f"{example.where}: no explanation, but this trial trains with explanations")
     values = {"text": example.text, "label": example.label, "explanation": example.explanation or ""}
-    rendered = render(target_template(template, include_explanation, explanation_position), values)
-    target_ids, target_segments = encode_target(tokenizer, rendered)
+    rendered = render(_target_text(tokenizer, template, include_explanation, explanation_position), values)
+    target_ids, target_segments = encode_target(tokenizer, rendered, end_ids(tokenizer, template))
     return encode_prompt(tokenizer, template, example), target_ids, target_segments
 
 
@@ -240,10 +287,11 @@ def label_candidates(
     count. Glue before the label ("{label}" preceded by template text) is fed but not scored.
     """
     out = []
-    template_text = target_template(template, include_explanation, explanation_position)
+    template_text = _target_text(tokenizer, template, include_explanation, explanation_position)
+    closing = end_ids(tokenizer, template)
     for label in labels:
         rendered = render(template_text, {"text": example.text, "label": label, "explanation": ""})
-        ids, segments = encode_target(tokenizer, rendered)
+        ids, segments = encode_target(tokenizer, rendered, closing)
         label_positions = [i for i, segment in enumerate(segments) if segment == SEG_LABEL]
         if not label_positions:
             raise SweeperError(f"label {label!r} encodes to no tokens; check dataset.labels and the template")

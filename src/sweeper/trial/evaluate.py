@@ -29,6 +29,7 @@ from sweeper.trial.encode import (
     SEG_LABEL,
     Candidate,
     Feature,
+    end_ids,
     label_candidates,
     label_first,
     label_marker,
@@ -114,7 +115,7 @@ def make_plan(
         marker=label_marker(template),
         max_new_tokens=max_new_tokens,
         pad_id=int(tokenizer.pad_token_id),
-        eos_id=int(tokenizer.eos_token_id),
+        eos_id=end_ids(tokenizer, template)[0],
         batch_size=batch_size,
     )
 

@@ -122,10 +122,10 @@ def training_arguments(settings: TrainSettings, output_dir: Path) -> TrainingArg
         learning_rate=settings.learning_rate,
         num_train_epochs=settings.num_train_epochs,
         lr_scheduler_type=settings.lr_scheduler_type,
-        warmup_steps=settings.warmup_steps,
+        warmup_steps=settings.trainer_warmup,
         max_grad_norm=settings.max_grad_norm,
         weight_decay=settings.weight_decay,
-        optim="adamw_torch_fused",  # what a stock Trainer uses; no per-parameter reads of the step count
+        optim=settings.optim,
         logging_strategy="steps",
         logging_steps=settings.logging_steps,
         logging_nan_inf_filter=False,  # raw values: a NaN loss is reported as NaN

@@ -260,7 +260,7 @@ def _open_session(
     settings = config.train
     per_epoch = steps_per_epoch(len(prepared.train.features), settings.per_device_train_batch_size, settings.gradient_accumulation_steps)
     facts = {
-        "max_steps": per_epoch * settings.num_train_epochs,
+        "max_steps": math.ceil(per_epoch * settings.num_train_epochs),  # as Trainer counts fractional epochs
         "steps_per_epoch": per_epoch,
         "samples_truncated": prepared.report.truncated,
         "samples_dropped": prepared.report.dropped,
