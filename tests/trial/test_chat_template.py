@@ -88,7 +88,9 @@ def test_template_prompt_overrides_the_chat_template(model_folders):
         "<|begin_of_text|>Classify. Text: great product works\nLabel:"
     )
     assert feature.input_ids[-1] == tokenizer.eos_token_id  # plain prompts end with eos
-    assert TemplateSpec(prompt="Q: {text}").chat_template is False  # survives the spec's round trip
+    assert TemplateSpec(prompt="Q: {text}").chat_template is False
+    dumped = TemplateSpec().model_dump()
+    assert TemplateSpec.model_validate(dumped).chat_template is None  # the default survives the round trip
 
 
 def test_system_message_without_a_place_is_refused(model_folders):

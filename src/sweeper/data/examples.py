@@ -25,9 +25,9 @@ import random
 from dataclasses import asdict, dataclass, field
 from difflib import get_close_matches
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-from sweeper.data.formats import ALPACA_COLUMNS, SHAREGPT_COLUMNS, SHAREGPT_TAGS, Layout, detect, layout
+from sweeper.data.formats import ALPACA_COLUMNS, SHAREGPT_COLUMNS, SHAREGPT_TAGS, Layout, Raw, detect, layout
 from sweeper.data.records import data_files, json_type, read_records, read_text
 from sweeper.data.targets import TargetReader
 from sweeper.errors import SweeperError
@@ -190,9 +190,9 @@ class _Reader:
             out.extend(examples)
         return out
 
-    def _file(self, path: Path, shown: str, fixed: Layout | None) -> list[Example]:
+    def raws(self, path: Path, shown: str, fixed: Layout | None) -> Iterator[tuple[Raw, dict[str, Any], int]]:
+        """(what the record says, the record, its line) for each record of one file."""
         dataset = self.dataset
-        out: list[Example] = []
         read = None
         for line, record in read_records(path, shown):
             where = f"{shown}:{line}"
@@ -206,7 +206,12 @@ class _Reader:
                     explanation_field=dataset.explanation_field,
                 )
                 read = chosen.reader()
-            raw = read(record, where)
+            yield read(record, where), record, line
+
+    def _file(self, path: Path, shown: str, fixed: Layout | None) -> list[Example]:
+        out: list[Example] = []
+        for raw, record, line in self.raws(path, shown, fixed):
+            where = f"{shown}:{line}"
             if raw.explanation is not None:
                 label, explanation = raw.target, raw.explanation
                 self.targets.check_label(label, None, where, self.labels_where)
@@ -215,7 +220,7 @@ class _Reader:
                 label, explanation = target.label, target.explanation
                 self.combined += explanation is not None
             if explanation is None and self.explanations_needed:
-                name = (fixed.columns.get("explanation") if fixed else None) or dataset.explanation_field
+                name = (fixed.columns.get("explanation") if fixed else None) or self.dataset.explanation_field
                 state = "empty" if record.get(name) is not None else "missing"
                 raise SweeperError(
                     f"{where}: explanation field '{name}' is {state} and the target {raw.target[:40]!r} holds none, "
@@ -224,6 +229,18 @@ class _Reader:
                 )
             out.append(Example(raw.text, label, explanation, shown, line, raw.system))
         return out
+
+
+def raw_targets(dataset: DatasetSpec, base_dir: Path | None = None) -> list[str]:
+    """Every training target as stored (before the split into label and explanation): what
+    `sweeper init` reads a label set from."""
+    reader = _Reader(dataset, False, "dataset.labels")
+    if dataset.dataset_info is not None:
+        assert dataset.dataset_name is not None
+        sources = _from_dataset_info(dataset, dataset.dataset_name, base_dir)
+    else:
+        sources = _file_sources(dataset.train, base_dir)
+    return [raw.target for source in sources for path, shown in source.files for raw, _, _ in reader.raws(path, shown, source.layout)]
 
 
 def _sample(examples: list[Example], n: int, seed: int) -> list[Example]:

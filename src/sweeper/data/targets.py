@@ -132,3 +132,18 @@ def _group(match: re.Match[str], name: str) -> str | None:
 
 def _short(text: str) -> str:
     return repr(text if len(text) <= 60 else text[:57] + "...")
+
+
+def guess_label(target: str) -> str:
+    """The label a combined target most likely holds, when no label set is known yet: a JSON
+    object's label, what follows </think> or a final 'Label:', else the first line."""
+    text = target.strip()
+    found = _json_target(text)
+    if found is not None:
+        return found.label
+    if "</think>" in text:
+        return text.rsplit("</think>", 1)[1].strip()
+    tail = re.search(r"(?:^|\n)\s*(?:label|answer|class)\s*:\s*([^\n]+?)\.?\s*$", text, re.IGNORECASE)
+    if tail:
+        return tail.group(1).strip()
+    return text.splitlines()[0].strip().rstrip(".") if text else text

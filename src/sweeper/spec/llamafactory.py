@@ -70,3 +70,50 @@ def refusal(flag: str, value: object = ...) -> str | None:
     if flag in NOT_NEEDED:
         return f"LLaMA-Factory's {flag} has no place in a sweep spec: {NOT_NEEDED[flag]}"
     return None
+
+
+# What `init` searches around the user's run: (setting, how the range follows from its value).
+def default_space(train: dict[str, object], with_explanations: bool) -> dict[str, dict[str, list[object]]]:
+    """A search space around the fixed settings: learning rate x1/3..x3, epochs +-1, rank /2..x2,
+    and w-explain vs wo-explain when the data carries explanations."""
+    lr = float(train.get("learning_rate", 5e-5))  # type: ignore[arg-type]
+    epochs = float(train.get("num_train_epochs", 3))  # type: ignore[arg-type]
+    rank = int(train.get("lora_rank", 8))  # type: ignore[call-overload]
+    space: dict[str, dict[str, list[object]]] = {
+        "learning_rate": {"loguniform": [float(f"{lr / 3:.3g}"), float(f"{lr * 3:.3g}")]},
+        "num_train_epochs": {"int": [max(1, round(epochs) - 1), round(epochs) + 1]},
+        "lora_rank": {"choice": sorted({max(1, rank // 2), rank, rank * 2})},
+    }
+    if with_explanations:
+        space["include_explanation"] = {"choice": [True, False]}
+    return space
+
+
+def translate(
+    flags: dict[str, tuple[object, str]], train_fields: set[str]
+) -> tuple[dict[str, object], dict[str, object], list[str]]:
+    """LF flags -> (top-level and dataset keys by dotted name, train settings, comments on what
+    needs no place). `flags` maps each flag to (value, where it was written) for messages.
+    Raises ValueError naming the flag's place for a flag sweeper cannot honour or does not know."""
+    moved: dict[str, object] = {}
+    train: dict[str, object] = {}
+    comments: list[str] = []
+    for flag, (value, where) in flags.items():
+        if flag in ONLY:
+            allowed, instead = ONLY[flag]
+            if value not in allowed:
+                raise ValueError(f"{where}: {flag} {value!r} is not supported: {instead}")
+        if flag in train_fields:
+            train[flag] = value
+        elif flag in MOVED:
+            moved[MOVED[flag]] = value
+        elif flag in NOT_NEEDED:
+            comments.append(f"{flag}: {value}  ({NOT_NEEDED[flag]})")
+        elif flag not in ONLY:
+            raise ValueError(
+                f"{where}: {flag} is not a LLaMA-Factory flag sweeper knows; remove it, or set what it does "
+                "in the written spec by hand"
+            )
+    if "dataset_dir" in flags:
+        moved["dataset.dataset_info"] = f"{flags['dataset_dir'][0]}/dataset_info.json"
+    return moved, train, comments

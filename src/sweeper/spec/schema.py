@@ -31,7 +31,7 @@ class TemplateSpec(_Strict):
     chat_template: bool | None = Field(
         None,
         description="Use the model tokenizer's chat template for the prompt (and its end-of-turn token after the "
-        "target); default: when the tokenizer has one and template.prompt is not set.",
+        "target); default: when the tokenizer has one and template.prompt is the default one.",
     )
     label_only: str = Field(" {label}", description="The target without explanation.")
     label_then_explanation: str = Field(
@@ -63,8 +63,8 @@ class TemplateSpec(_Strict):
                     raise ValueError(
                         f"template.{name} has the unknown placeholder {found}; it takes {', '.join(known)}"
                     )
-        if self.chat_template is None and "prompt" in self.model_fields_set:
-            # Written down so the choice survives the spec's round trip to the trials.
+        if self.chat_template is None and self.prompt != TemplateSpec.model_fields["prompt"].default:
+            # A prompt of the user's own overrides the chat template.
             self.__dict__["chat_template"] = False
         return self
 
