@@ -2,7 +2,10 @@
 
 Reads an HF trainer_state.json, a LLaMA-Factory trainer_log.jsonl, an ms-swift logging.jsonl, a
 CSV (step,epoch,loss,...) or one trial of a sweep's curves.parquet, and prints the verdict
-(divergence > staircase > plateau > healthy) with the evidence of every finding.
+(divergence > staircase > plateau > healthy, or insufficient: too few points to judge) with the
+evidence of every finding. The judgment is offline (sweeper.rules.judgment): it sees the whole curve
+and may revise what the online rules found mid-run; on a sweep's trial it also shows what the
+sweep's pruner decided online.
 Only light modules are imported here: `--help` answers at once; matplotlib loads for --plot only.
 """
 
@@ -31,7 +34,7 @@ _FORMAT_NAMES = {
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "diagnose",
-        help="judge one training log: divergence, staircase, plateau or healthy",
+        help="judge one training log: divergence, staircase, plateau, healthy or insufficient",
         description=(
             "Judge one run by the shape of its own raw loss curve (label loss when logged). "
             "PATH: a trainer_state.json, trainer_log.jsonl, logging.jsonl, a CSV with step,epoch,loss "
@@ -79,9 +82,9 @@ def _judge(args: argparse.Namespace) -> int:
 
 def judge_curve(curve: Any, num_classes: int | None = None, signal: str = "auto") -> Any:
     """The offline judgment of one read log, as `diagnose` prints it (the benchmark uses it too)."""
-    from sweeper.rules import diagnose
+    from sweeper.rules.judgment import judge
 
-    return diagnose(curve.points, num_classes=num_classes, signal=signal, max_steps=curve.max_steps, steps_per_epoch=curve.steps_per_epoch)
+    return judge(curve.points, num_classes, signal=signal, max_steps=curve.max_steps, steps_per_epoch=curve.steps_per_epoch)
 
 
 def _sweep_decision(curve: Any) -> dict[str, str] | None:
@@ -137,7 +140,9 @@ def _as_text(curve: Any, result: Any, plot: str | None, decision: dict[str, str]
     lines.extend(f"  note: {note}" for note in curve.notes)
     kind = result.kind
     lines.append(f"verdict: {result.verdict}" + (f" ({kind})" if kind else ""))
-    if not result.findings:
+    if result.verdict == "insufficient":
+        lines.append(f"  {result.reason}")
+    elif not result.findings:
         lines.append("  no divergence, staircase or plateau found; judged on raw values, not smoothed ones")
     for finding in result.findings:
         where = f"step {finding.step}" + (f", epoch {finding.epoch:.3f}" if finding.epoch is not None and math.isfinite(finding.epoch) else "")

@@ -23,10 +23,12 @@ FIELD_KEYS: dict[str, tuple[str, ...]] = {
     "eval_macro_f1": ("eval_macro_f1",),
 }
 METRIC_FIELDS = tuple(f for f in FIELD_KEYS if f not in ("epoch", "learning_rate", "grad_norm"))
-# HF Trainer with several eval sets logs eval_<name>_loss / eval_<name>_accuracy per set: without a
-# plain eval_loss (eval_accuracy), their mean is the run's eval value (all sets weigh the same).
+# HF Trainer with several eval sets logs eval_<name>_loss / eval_<name>_accuracy per set (one log
+# entry per set at one step): without a plain eval_loss (eval_accuracy), the mean over the sets at a
+# step is the run's eval value (all sets weigh the same). Carried as NAMED_PREFIX keys until merged.
 _NAMED_EVAL = {"eval_loss": re.compile(r"eval_(.+)_loss"), "eval_accuracy": re.compile(r"eval_(.+)_accuracy")}
 _OWN_EVAL_KEYS = {key for keys in FIELD_KEYS.values() for key in keys}
+NAMED_PREFIX = "named:"
 
 
 def _short(value: Any) -> str:
@@ -72,15 +74,20 @@ def fields_of(record: Mapping[str, Any], where: str) -> dict[str, float]:
                     out[field_name] = value
                 break
     for field_name, pattern in _NAMED_EVAL.items():
-        if field_name in out:
-            continue
-        named = []
         for key, raw in record.items():
             if isinstance(key, str) and key not in _OWN_EVAL_KEYS and pattern.fullmatch(key):
                 value = number(raw, key, where)
                 if value is not None:
-                    named.append(value)
-        if named:
+                    out[f"{NAMED_PREFIX}{field_name}:{key}"] = value
+    return out
+
+
+def _with_named_means(values: Mapping[str, float]) -> dict[str, float]:
+    """Point fields: each named-eval mean fills its field when the log has no plain value for it."""
+    out = {k: v for k, v in values.items() if not k.startswith(NAMED_PREFIX)}
+    for field_name in _NAMED_EVAL:
+        named = [v for k, v in values.items() if k.startswith(f"{NAMED_PREFIX}{field_name}:")]
+        if named and field_name not in out:
             out[field_name] = sum(named) / len(named)
     return out
 
@@ -162,7 +169,7 @@ class StepMerger:
         by_step = self._merge()[0]
         out = []
         for step in sorted(by_step):
-            values = by_step[step]
+            values = _with_named_means(by_step[step])
             if any(f in values for f in METRIC_FIELDS):
                 out.append(Point(step=step, **values))
         return out

@@ -1,0 +1,201 @@
+"""Offline judgment: what `sweeper diagnose` says of a whole, finished log.
+
+The online rules (CurveMonitor, the pruner's policy) decide with the points they have so far and
+never revisit a decision: that is what a sweep's leaderboard records. A log on disk is seen whole,
+so the offline judgment runs the same rules over it and then revises with the rest of the curve:
+
+- too few training points to judge (fewer than MIN_POINTS) is `insufficient`, with the number
+  needed, never "healthy" (a broken run is still called broken: divergence needs no history);
+- breakage the online rules need more points for: the loss exactly constant (0.0 for the rest of
+  the run after a normal first value: the fp16/bf16 overflow failure) and a blow-up that rises at
+  nearly every log to several times its best (both divergence);
+- a rising divergence the run came back from (ending within SPIKE_BACK of its minimum or below
+  its best before the rise, eval not worse) is a warning with its steps, not the verdict;
+- a plateau found mid-run that the rest of the log contradicts (the loss kept falling) is dropped;
+- an eval loss that ends well above its best (no staircase explains it) is a divergence too;
+- a flat curve (its second half moving less than FLAT_CHANGE) is a plateau, reported with its
+  numbers and whether it is high or only flat; an eval curve still falling says it is learning.
+
+Verdicts: divergence > staircase > plateau > healthy, and insufficient.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable, Sequence
+
+from sweeper.rules._stats import median
+from sweeper.rules.monitor import VERDICTS, Diagnosis, diagnose
+from sweeper.rules.point import Finding, Point
+from sweeper.rules.signal import Signal
+
+OFFLINE_VERDICTS = VERDICTS + ("insufficient",)
+RULE = "judgment"  # the `rule` of the findings only the whole curve shows
+MIN_POINTS = 20  # fewer training points than this: no verdict but divergence
+FLAT_CHANGE = 0.02  # a second half that moves less than 2% is flat
+COLLAPSE_MIN_RUN = 5  # an exactly constant tail of at least this many logs ...
+COLLAPSE_MIN_SHARE = 0.2  # ... and at least this share of the log is not training
+BLOW_UP_FACTOR = 3.0  # a blow-up ends at least 3x its best ...
+BLOW_UP_RISING_SHARE = 0.6  # ... after rising at >= 60% of the logs since the best
+SPIKE_BACK = 0.2  # recovered: the run ends within 20% of its minimum (or below its best before the rise)
+EVAL_RISE = 0.5  # eval loss ending >= 50% above its best (last 2 evals) is a divergence of what is measured
+STILL_FALLING = 0.05  # a plateau is contradicted when the loss fell >= 5% more after it
+
+_RANK = {name: rank for rank, name in enumerate(VERDICTS)}
+
+
+def judge(
+    points: Iterable[Point],
+    num_classes: int | None = None,
+    *,
+    signal: str = "auto",
+    max_steps: int | None = None,
+    steps_per_epoch: float | None = None,
+) -> Diagnosis:
+    """The offline judgment of a whole log: the online rules' findings, revised with the whole curve."""
+    ordered = sorted(points, key=lambda p: p.step)
+    online = diagnose(ordered, num_classes, signal=signal, max_steps=max_steps, steps_per_epoch=steps_per_epoch)
+    judged = Signal(signal)
+    train = [(p, v) for p in ordered if (v := judged.value(p)) is not None]
+    evals = [v for p in ordered if p.is_eval and (v := judged.eval_value(p)) is not None and math.isfinite(v)]
+    values = [v for _, v in train]
+    findings = [_revised(f, train, evals) for f in online.findings]
+    findings = [f for f in findings if f is not None]
+    broken = _collapse(train) or _blow_up(train)
+    if broken is None and not any(f.verdict in ("divergence", "staircase") for f in findings):
+        broken = _eval_rising(ordered, judged)
+    if broken is not None and not any(f.verdict == "divergence" for f in findings):
+        findings.append(broken)
+    finite = [v for v in values if math.isfinite(v)]
+    if not any(f.verdict == "divergence" for f in findings) and len(finite) < MIN_POINTS:
+        return Diagnosis(
+            "insufficient",
+            findings,
+            len(ordered),
+            f"insufficient: {len(finite)} training points, judging a curve needs at least {MIN_POINTS}",
+        )
+    if not any(f.verdict in _RANK for f in findings):
+        flat = _flat(train, evals, judged.name)
+        if flat is not None:
+            findings.append(flat)
+    worst = min((f for f in findings if f.verdict in _RANK), key=lambda f: _RANK[f.verdict], default=None)
+    if worst is None:
+        return Diagnosis("healthy", findings, len(ordered), f"healthy: no divergence, staircase or plateau in {len(ordered)} points")
+    return Diagnosis(worst.verdict, findings, len(ordered), f"{worst.verdict} ({worst.kind}) at step {worst.step}: {worst.message}")
+
+
+def _revised(finding: Finding, train: Sequence[tuple[Point, float]], evals: Sequence[float]) -> Finding | None:
+    """The finding as the whole curve shows it: kept, turned into a warning, or dropped (None)."""
+    after = [v for p, v in train if p.step > finding.step and math.isfinite(v)]
+    if finding.verdict == "divergence" and finding.kind == "rising" and len(after) >= 5:
+        finite = [v for _, v in train if math.isfinite(v)]
+        ends = median(after[-5:])
+        evals_fine = len(evals) < 2 or evals[-1] <= min(evals) * 1.02
+        back_to = finding.evidence.get("best")
+        back = ends <= min(finite) * (1 + SPIKE_BACK) or (isinstance(back_to, (int, float)) and ends <= back_to)
+        if back and evals_fine:
+            peak = max(after[: max(1, len(after) // 2)] + [v for p, v in train if p.step == finding.step])
+            return Finding(
+                "warning", RULE, finding.step, finding.epoch, "recovered_spike",
+                f"the loss rose at step {finding.step} ({finding.message}) and came back: up to {peak:.4g}, "
+                f"the run ends at {ends:.4g} (median of its last 5 points; its minimum {min(finite):.4g})",
+                {**finding.evidence, "recovered_to": ends},
+            )
+    if finding.verdict == "plateau" and finding.rule in ("plateau", "pace") and len(after) >= 5:
+        before = [v for p, v in train if p.step <= finding.step and math.isfinite(v)][-5:]
+        if before and median(after[-max(3, len(after) // 10):]) <= median(before) * (1 - STILL_FALLING):
+            return None  # the loss kept falling after the plateau was found: the whole curve says learning
+    return finding
+
+
+def _collapse(train: Sequence[tuple[Point, float]]) -> Finding | None:
+    """The loss exactly the same number at every log of the run's tail, after a different value."""
+    if len(train) < COLLAPSE_MIN_RUN + 1:
+        return None
+    last = train[-1][1]
+    run = 0
+    for _, value in reversed(train):
+        if value != last:
+            break
+        run += 1
+    if run == len(train) or run < max(COLLAPSE_MIN_RUN, COLLAPSE_MIN_SHARE * len(train)):
+        return None
+    start_point, start = train[-run]
+    before = train[-run - 1][1]
+    return Finding(
+        "divergence", RULE, start_point.step, start_point.epoch, "collapse",
+        f"the loss is exactly {last:g} at all {run} logs from step {start_point.step} on (it was {before:.4g} just before): "
+        "not training (an fp16/bf16 overflow, or no tokens left to learn)",
+        {"value": last, "logs": run, "before": before},
+    )
+
+
+def _blow_up(train: Sequence[tuple[Point, float]]) -> Finding | None:
+    """The loss rising at most logs since its best to several times that best, and ending above its start."""
+    finite = [(p, v) for p, v in train if math.isfinite(v)]
+    if len(finite) < 5:
+        return None
+    best_at = min(range(len(finite)), key=lambda i: finite[i][1])
+    since = [v for _, v in finite[best_at:]]
+    best, end = since[0], since[-1]
+    rises = sum(1 for a, b in zip(since, since[1:]) if b > a)
+    if len(since) < 5 or end < finite[0][1] or end < BLOW_UP_FACTOR * best or best <= 0:
+        return None
+    if rises < BLOW_UP_RISING_SHARE * (len(since) - 1):
+        return None
+    point = finite[-1][0]
+    return Finding(
+        "divergence", RULE, point.step, point.epoch, "blow_up",
+        f"the loss rose at {rises} of the {len(since) - 1} logs since its best {best:.4g} (step {finite[best_at][0].step}) "
+        f"to {end:.4g} ({end / best:.1f}x), above where the run started ({finite[0][1]:.4g})",
+        {"best": best, "end": end, "rising_logs": rises},
+    )
+
+
+def _eval_rising(ordered: Sequence[Point], judged: Signal) -> Finding | None:
+    """The eval loss ending EVAL_RISE above its best after at least 3 evals: the run got worse on what it is measured on."""
+    evals = [(p, v) for p in ordered if p.is_eval and (v := judged.eval_value(p)) is not None and math.isfinite(v)]
+    if len(evals) < 3:
+        return None
+    best_at = min(range(len(evals)), key=lambda i: evals[i][1])
+    best = evals[best_at][1]
+    point, end = evals[-1]
+    if best <= 0 or best_at == len(evals) - 1 or end < (1 + EVAL_RISE) * best or evals[-2][1] < (1 + EVAL_RISE) * best:
+        return None
+    return Finding(
+        "divergence", RULE, point.step, point.epoch, "eval_rising",
+        f"the {judged.eval_name(point)} rose from its best {best:.4g} (step {evals[best_at][0].step}) to {end:.4g} "
+        f"({end / best:.1f}x) and stayed up at the last 2 evals",
+        {"best": best, "end": end, "evals": len(evals)},
+    )
+
+
+def _flat(train: Sequence[tuple[Point, float]], evals: Sequence[float], name: str) -> Finding | None:
+    """A plateau when the second half of the run moves less than FLAT_CHANGE and eval (if any) agrees."""
+    finite = [(p, v) for p, v in train if math.isfinite(v)]
+    second = finite[len(finite) // 2 :]
+    chunk = max(3, len(second) // 5)
+    if len(second) < 2 * chunk:
+        return None
+    early = median(v for _, v in second[:chunk])
+    late = median(v for _, v in second[-chunk:])
+    if early <= 0 or (early - late) / early >= FLAT_CHANGE:
+        return None
+    half_evals = evals[len(evals) // 2 :]
+    if len(half_evals) >= 2 and half_evals[0] > 0 and (half_evals[0] - half_evals[-1]) / half_evals[0] >= FLAT_CHANGE:
+        return None  # eval still falls: the run learns what it is measured on
+    start = median(v for _, v in finite[: max(1, min(5, len(finite) // 10))])
+    change = (late - early) / early
+    height = (
+        f"still high: {late:.4g} is {late / start:.0%} of the start {start:.4g}"
+        if start > 0 and late > 0.6 * start
+        else f"only flat, at {late / start:.0%} of the start {start:.4g}: converged, or stuck at a good level" if start > 0 else "only flat"
+    )
+    evals_said = f"; eval {half_evals[0]:.4g} -> {half_evals[-1]:.4g} over the same half" if len(half_evals) >= 2 else ""
+    point = second[0][0]
+    return Finding(
+        "plateau", RULE, point.step, point.epoch, "flat",
+        f"the {name} moved {early:.4g} -> {late:.4g} ({change:+.1%}) over the second half of the run "
+        f"(steps {second[0][0].step}-{second[-1][0].step}, medians of {chunk} points); {height}{evals_said}",
+        {"early": early, "late": late, "change": change, "start": start},
+    )
