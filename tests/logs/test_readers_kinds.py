@@ -4,6 +4,7 @@ interleaved logs, Git LFS pointers, ms-swift output folders, a sweep's trial fol
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,24 @@ def test_a_sweep_trial_folder_is_judged_from_curves_parquet(tmp_path):
     assert (curve.format, curve.trial_id, curve.train_points) == ("sweep_parquet", "b2", 40)
     assert curve.sweep_dir == str(tmp_path)
     assert "trial folder of a sweep" in curve.notes[-1]
+
+
+def test_console_log_of_printed_dicts_hf_and_ms_swift(tmp_path):
+    # HF Trainer's console (no step printed; nan bare) and ms-swift's (global_step/max_steps), tqdm noise around.
+    hf = tmp_path / "train.log"
+    hf.write_text(
+        "[INFO|trainer.py:2134] >> ***** Running training *****\n"
+        + "".join(f" {i}%|#   | {i}/30 [00:0{i % 9}<00:10]{{'loss': {2.0 - i / 20}, 'grad_norm': nan, 'learning_rate': 1e-05, 'epoch': {i / 10}}}\n" for i in range(1, 31))
+        + "{'train_runtime': 12.5, 'train_samples_per_second': 3.2, 'train_loss': 1.4, 'epoch': 3.0}\n"
+    )
+    curve = read_log(hf)
+    assert (curve.format, curve.train_points) == ("console", 30)
+    assert math.isnan(curve.points[0].grad_norm) and curve.points[-1].loss == pytest.approx(0.5)
+    assert curve.notes == ["no steps printed: the 30 logged points are numbered 1..30 in order"]
+    swift = tmp_path / "swift.log"
+    swift.write_text("".join(
+        f"[INFO:swift] {{'loss': {1.5 - s / 100}, 'acc': 0.6, 'learning_rate': 9e-05, 'epoch': 0.1, 'global_step/max_steps': '{s}/40', 'percentage': '{s / 0.4:.2f}%'}}\n"
+        for s in range(1, 41)
+    ))
+    curve = read_log(swift)
+    assert (curve.train_points, curve.max_steps, curve.points[-1].step, curve.notes) == (40, 40, 40, [])

@@ -26,6 +26,7 @@ _FORMAT_NAMES = {
     "swift_jsonl": "ms-swift logging.jsonl",
     "megatron_swift_jsonl": "Megatron-SWIFT logging.jsonl",
     "jsonl": "JSON lines",
+    "console": "console log (printed dicts)",
     "csv": "CSV",
     "sweep_parquet": "sweep curves.parquet",
 }

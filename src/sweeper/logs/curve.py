@@ -13,7 +13,7 @@ class Curve:
     """The points of one run, sorted by step (one point per step: train and eval values merged).
 
     `format`: "hf_trainer_state", "llamafactory_jsonl", "swift_jsonl", "megatron_swift_jsonl",
-    "jsonl", "csv" or "sweep_parquet". `source`: the file read. Metadata is None when the log does not say.
+    "jsonl", "csv", "console" or "sweep_parquet". `source`: the file read. Metadata is None when the log does not say.
     """
 
     points: list[Point]

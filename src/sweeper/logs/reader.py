@@ -7,13 +7,15 @@ import re
 from pathlib import Path
 
 from sweeper.errors import SweeperError
+from sweeper.logs.console import looks_like_console, read_console
 from sweeper.logs.csvlog import looks_like_csv, read_csv
 from sweeper.logs.curve import Curve
 from sweeper.logs.jsonlogs import parse_jsonl, read_jsonl, read_log_history, read_trainer_state
 
 FORMATS_HELP = (
     "expected an HF trainer_state.json, a LLaMA-Factory trainer_log.jsonl, an ms-swift or Megatron-SWIFT "
-    "logging.jsonl, a CSV with step,epoch,loss columns, or a sweep's curves.parquet"
+    "logging.jsonl, a CSV with step,epoch,loss columns, a console log of printed {'loss': ...} dicts, "
+    "or a sweep's curves.parquet"
 )
 # In a folder, in this order: a sweep's results, then a run's own logs.
 _DIR_LOGS = ("trainer_state.json", "trainer_log.jsonl", "logging.jsonl")
@@ -118,6 +120,8 @@ def _read_file(path: Path, trial: str | None) -> Curve:
     stripped = text.lstrip()
     if not stripped:  # only whitespace, some of it beyond ASCII (U+0085, U+3000, ...)
         raise SweeperError(f"{source}: empty file (only whitespace)")
+    if looks_like_console(text):  # `{'loss'`: single quotes, never JSON
+        return _non_empty(read_console(text, source))
     if stripped[0] in "{[":
         return _non_empty(_read_json(text, source))
     if looks_like_csv(text):
