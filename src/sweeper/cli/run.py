@@ -7,8 +7,8 @@ import sys
 
 from sweeper.cli._spec_args import add_spec_arguments, spec_from_args
 
-TOP_COLUMNS_BEFORE = ["trial_id", "status", "verdict"]
-TOP_COLUMNS_AFTER = ["steps_done", "max_steps", "best_eval_accuracy", "best_eval_macro_f1", "final_label_loss", "reason"]
+TOP_COLUMNS_BEFORE = ["trial_id", "status", "verdict", "stopped_by"]
+TOP_COLUMNS_AFTER = ["score", "score_se", "final_score", "steps_done", "max_steps", "final_label_loss", "reason"]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -25,7 +25,7 @@ def command(args: argparse.Namespace) -> int:
     spec = spec_from_args(args)
     from sweeper.orchestrate.preflight import preflight
     from sweeper.orchestrate.sweep import run_sweep
-    from sweeper.results.leaderboard import format_table
+    from sweeper.results.leaderboard import format_table, pruning_summary
 
     # Every input check before Ray starts: a mistake is one line and exit 2 within seconds.
     checked = preflight(spec, local_devices=args.address is None)
@@ -44,12 +44,10 @@ def command(args: argparse.Namespace) -> int:
     print()
     print(format_table(outcome.rows, columns, limit=args.top))
     counts = outcome.counts
-    saved = 1 - outcome.steps_run / outcome.steps_planned if outcome.steps_planned else 0.0
     print()
     print(
         f"{len(outcome.rows)} trials: {counts.get('completed', 0)} completed, {counts.get('pruned', 0)} pruned, "
-        f"{counts.get('errored', 0)} errored. Compute: {outcome.steps_run} of {outcome.steps_planned} configured "
-        f"steps run ({saved:.0%} saved by pruning)."
+        f"{counts.get('errored', 0)} errored. Compute: {pruning_summary(outcome.rows).line()}"
     )
     overlength = [r for r in outcome.rows if (r.get("samples_truncated") or 0) or (r.get("samples_dropped") or 0)]
     if overlength:

@@ -103,7 +103,7 @@ class SweepRecorder(Callback):
             self._flush_during_sweep()
 
     def rows(self) -> list[dict[str, Any]]:
-        return leaderboard_rows(self.records.values(), self.param_names, self.metric)
+        return leaderboard_rows(self.records.values(), self.param_names, self.metric, self.sweep_dir)
 
     def flush(self) -> None:
         """Write leaderboard.csv and curves.parquet (atomically); SweeperError when that fails."""

@@ -117,6 +117,7 @@ def _run_locked(
 
     from sweeper.adapters.ray_scheduler import ConvergenceScheduler
     from sweeper.orchestrate.recorder import SweepRecorder
+    from sweeper.orchestrate.tracking import TrackingCallback
     from sweeper.orchestrate.trainable import TrialContext, sweep_trial
     from sweeper.results.plots import plot_sweep
 
@@ -172,7 +173,7 @@ def _run_locked(
             run_config=tune.RunConfig(
                 name=spec.name,
                 storage_path=str(spec.storage),
-                callbacks=[recorder],
+                callbacks=[recorder, TrackingCallback(sweep_dir, spec.name, param_names, scheduler, spec.tracking)],
                 verbose=0,
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
                 failure_config=tune.FailureConfig(max_failures=0),

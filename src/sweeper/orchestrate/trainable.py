@@ -17,7 +17,7 @@ from sweeper.adapters.ray_scheduler import POINTS
 from sweeper.orchestrate.space import OBJECTIVE
 
 # Facts a trial states in every report so the driver knows them even if the trial is pruned early.
-FACTS = ("max_steps", "steps_per_epoch", "samples_truncated", "samples_dropped")
+FACTS = ("max_steps", "steps_per_epoch", "samples_truncated", "samples_dropped", "num_eval")
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from sweeper.spec.schema import DatasetSpec, ResourcesSpec, SearchSpec, SweepSpec, TemplateSpec, TrainSettings
+from sweeper.spec.schema import DatasetSpec, ResourcesSpec, SearchSpec, SweepSpec, TemplateSpec, TrackingSpec, TrainSettings
 
 SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("(top level)", SweepSpec),
@@ -20,15 +20,16 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("train", TrainSettings),
     ("search", SearchSpec),
     ("resources", ResourcesSpec),
+    ("tracking", TrackingSpec),
 ]
-NESTED = {"dataset", "train", "search", "resources", "template"}
+NESTED = {"dataset", "train", "search", "resources", "template", "tracking"}
 
 
 def _default(field: Any) -> str:
     if field.default is PydanticUndefined and field.default_factory is None:
         return "required"
     if field.default_factory is not None:
-        return "see below" if field.default_factory in (TemplateSpec, TrainSettings, SearchSpec, ResourcesSpec) else "{}"
+        return "see below" if field.default_factory in (TemplateSpec, TrainSettings, SearchSpec, ResourcesSpec, TrackingSpec) else "{}"
     value = field.default
     if value is None:
         return "none"

@@ -363,6 +363,28 @@ class ResourcesSpec(_Strict):
     gpu: float = Field(0.0, ge=0, description="GPUs per trial (fractions let small trials share a GPU).")
 
 
+class TrackingSpec(_Strict):
+    """Where every raw point goes besides the sweep folder: one run per trial, grouped by sweep."""
+
+    tensorboard: bool = Field(
+        True, description="Write every point at its training step to <sweep>/tensorboard/<trial>/ event files."
+    )
+    mlflow: str | None = Field(
+        None, description="An MLflow tracking URI (file:/path or sqlite:///path.db): one run per trial, experiment = sweep name."
+    )
+    wandb: Literal["off", "offline", "online"] = Field(
+        "off", description="W&B: offline writes <sweep>/wandb/ (sync later with `wandb sync`); group = sweep name."
+    )
+    wandb_project: str = Field("sweeper", description="The W&B project of the runs.")
+
+    @field_validator("mlflow")
+    @classmethod
+    def _mlflow_uri(cls, uri: str | None) -> str | None:
+        if uri is not None and not uri.startswith(("file:", "sqlite:", "http://", "https://")):
+            raise ValueError(f"mlflow must be a tracking URI (file:/path, sqlite:///path.db or http(s)://...), got {uri!r}")
+        return uri
+
+
 class SweepSpec(_Strict):
     """A whole sweep."""
 
@@ -374,6 +396,7 @@ class SweepSpec(_Strict):
     search: SearchSpec = Field(default_factory=SearchSpec, description="The search.")
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec, description="Per-trial resources.")
     pruner: PrunerSpec = Field(default_factory=PrunerSpec, description="Convergence-rule settings.")
+    tracking: TrackingSpec = Field(default_factory=TrackingSpec, description="Trackers: TensorBoard, MLflow, W&B.")
 
     # Where the spec was read from (sweeper.spec.loader.SpecOrigin), so checks made after loading
     # (files, devices, data) can name the file and line of the key they are about.

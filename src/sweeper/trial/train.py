@@ -17,7 +17,7 @@ Reports (one dict per call; keys as in sweeper.rules.point.Point, plus extras):
   `eval_loss`, `eval_label_loss`, `eval_accuracy`, `eval_macro_f1`, plus `eval_seconds` (and
   `eval_unparsed` when the label is read from generated text).
 - every report also states the trial's facts: `max_steps`, `steps_per_epoch`,
-  `samples_truncated`, `samples_dropped`.
+  `samples_truncated`, `samples_dropped`, `num_eval` (the eval rows each evaluation scores).
 
 Checkpoints are HF Trainer checkpoints (adapter, optimizer, scheduler, RNG, trainer_state with the
 data position, plus `sweeper_state.json` with the open logging window) in
@@ -264,6 +264,7 @@ def _open_session(
         "steps_per_epoch": per_epoch,
         "samples_truncated": prepared.report.truncated,
         "samples_dropped": prepared.report.dropped,
+        "num_eval": len(prepared.eval.features),
     }
     session = ReportSession(reporter, prepared.include_explanation, facts, across_ranks=across_ranks)
     if resume_from is not None:
