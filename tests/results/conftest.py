@@ -41,14 +41,21 @@ def sweep_spec(storage: Path, name: str, include_explanation: bool, tracking: di
 @pytest.fixture(scope="session")
 def sweeps(tmp_path_factory) -> dict[str, Path]:
     """{"with": sweep folder, "without": sweep folder, "mlflow": the MLflow file store}."""
+    import ray
+
     root = tmp_path_factory.mktemp("sweeps")
     store = root / "mlruns"
     folders = {}
-    for name, include, tracking in (
-        ("with", True, {"mlflow": store.as_uri(), "wandb": "offline"}),
-        ("without", False, {}),
-    ):
-        spec = validate_spec(sweep_spec(root / "results", f"explain-{name}", include, tracking))
-        folders[name] = run_sweep(spec, num_cpus=2, quiet=True).sweep_dir
+    # One Ray for both sweeps (run_sweep leaves a Ray it did not start running): half the start-up.
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        for name, include, tracking in (
+            ("with", True, {"mlflow": store.as_uri(), "wandb": "offline"}),
+            ("without", False, {}),
+        ):
+            spec = validate_spec(sweep_spec(root / "results", f"explain-{name}", include, tracking))
+            folders[name] = run_sweep(spec, quiet=True).sweep_dir
+    finally:
+        ray.shutdown()
     folders["mlflow"] = store
     return folders

@@ -1,58 +1,55 @@
-"""`sweeper compare SWEEP [SWEEP ...]`: the leaderboards of several sweeps side by side."""
+"""`sweeper compare SWEEP [SWEEP ...]`: does a setting help? Each categorical parameter's best and
+median per value, the answer line for include_explanation, parameter importance, and a warning
+listing the fixed settings that differ between the sweeps."""
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+import sys
 
-from sweeper.results.leaderboard import METRIC_COLUMN, format_table, read_leaderboard
+from sweeper.results.leaderboard import format_table
 
-SUMMARY_COLUMNS = ["sweep", "trials", "completed", "pruned", "errored", "compute", "best_trial", "best"]
+GROUP_COLUMNS = ["value", "completed", "pruned", "best", "best_se", "best_trial", "median", "median_low", "median_high",
+                 "label_loss", "explanation_loss"]
+SUMMARY_COLUMNS = ["sweep", "trials", "completed", "pruned", "errored", "best_trial", "best", "best_se"]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("compare", help="compare the leaderboards of several sweeps", description=__doc__)
+    parser = subparsers.add_parser("compare", help="compare sweeps: does a setting help?", description=__doc__)
     parser.add_argument("sweeps", nargs="+", help="sweep folders (results/<name>)")
-    parser.add_argument("--metric", default="eval_macro_f1", choices=sorted(METRIC_COLUMN), help="rank by this metric")
-    parser.add_argument("--top", type=int, default=10, help="rows of the merged leaderboard to print")
+    parser.add_argument("--top", type=int, default=10, help="rows of the merged ranking to print")
     parser.set_defaults(func=command)
 
 
-def _number(text: str | None) -> float | None:
-    try:
-        return float(text) if text not in (None, "") else None
-    except ValueError:
-        return None
-
-
 def command(args: argparse.Namespace) -> int:
-    column, mode = METRIC_COLUMN[args.metric]
-    sign = 1.0 if mode == "max" else -1.0
-    summaries, merged = [], []
-    for folder in args.sweeps:
-        name = Path(folder).name if Path(folder).is_dir() else Path(folder).parent.name
-        rows = read_leaderboard(Path(folder))
-        statuses = [row["status"] for row in rows]
-        run = sum(int(_number(row.get("steps_done")) or 0) for row in rows)
-        planned = sum(int(_number(row.get("max_steps")) or _number(row.get("steps_done")) or 0) for row in rows)
-        scored = [row for row in rows if _number(row.get(column)) is not None]
-        best = max(scored, key=lambda row: sign * _number(row[column]), default=None)
-        summaries.append(
-            {
-                "sweep": name,
-                "trials": len(rows),
-                "completed": statuses.count("completed"),
-                "pruned": statuses.count("pruned"),
-                "errored": statuses.count("errored"),
-                "compute": f"{run}/{planned} steps" if planned else "-",
-                "best_trial": best["trial_id"] if best else None,
-                "best": _number(best[column]) if best else None,
-            }
+    from sweeper.results.compare import compare
+    from sweeper.results.sweep_view import SweepView
+
+    result = compare([SweepView.load(folder) for folder in args.sweeps])
+    if result.differing:
+        listed = "; ".join(
+            f"{key} ({', '.join(f'{sweep}: {value}' for sweep, value in values.items())})"
+            for key, values in result.differing.items()
         )
-        merged += [{"sweep": name, **row} for row in scored]
-    merged.sort(key=lambda row: -sign * _number(row[column]))
-    print(format_table(summaries, SUMMARY_COLUMNS))
+        print(f"warning: fixed settings differ between the sweeps: {listed}", file=sys.stderr)
+    print(result.answer)
     print()
-    columns = ["sweep", "trial_id", "status", "verdict", column, "best_eval_accuracy", "final_label_loss", "steps_done", "reason"]
-    print(format_table(merged, columns, limit=args.top))
+    print(format_table(result.sweeps, SUMMARY_COLUMNS))
+    for name, rows in result.groups.items():
+        print(f"\n{name} (score: {result.views[0].metric} at the kept checkpoint; median over completed trials, bootstrap 95%)")
+        print(format_table(rows, GROUP_COLUMNS))
+    print()
+    if result.importance:
+        print(f"importance ({result.importance_note}): "
+              + ", ".join(f"{name} {value:.2f}" for name, value in result.importance.items()))
+    else:
+        print(result.importance_note)
+    if result.same_config:
+        print("\nthe same configuration across sweeps (best score in each)")
+        keys = list(dict.fromkeys(key for entry in result.same_config for key in entry))
+        print(format_table(result.same_config, keys))
+    factors = list(result.groups)
+    print()
+    columns = ["sweep", "trial_id", "status", "stopped_by", *factors, "score", "score_se", "final_label_loss", "steps_done", "reason"]
+    print(format_table(result.trials, columns, limit=args.top))
     return 0

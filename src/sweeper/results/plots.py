@@ -128,43 +128,50 @@ def plot_curve(points: Sequence[Point], out_path: str | Path, findings: Iterable
     return out_path
 
 
-_STATUS_COLORS = {"completed": "#1f77b4", "pruned": "#d62728", "errored": "#7f7f7f", "running": "#2ca02c"}
+_STATUS_STYLES = {"completed": "-", "pruned": "--", "errored": ":", "running": "-."}
+
+
+def trial_label(record: object) -> str:
+    """A trial's name in a legend: its id and its searched parameters."""
+    params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in getattr(record, "params").items())
+    return f"{getattr(record, 'trial_id')} ({getattr(record, 'status')}) {params}".strip()
 
 
 def plot_sweep(records: Sequence[object], out_path: str | Path, title: str = "") -> Path:
     """Write a PNG of a whole sweep: every trial's raw label loss and eval macro-F1 against the
-    share of its planned steps, coloured by status, with an X where the pruner stopped a trial.
+    share of its planned steps, one colour per trial named with its parameters in the legend,
+    dashed when pruned, with an X where the pruner stopped it.
 
     `records` are TrialRecords (sweeper.results.leaderboard). Written atomically.
     """
     import io
 
+    from matplotlib import colormaps
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     from sweeper.results.store import atomic_write
 
-    figure = Figure(figsize=(13, 5), dpi=100)
+    figure = Figure(figsize=(15, 5.5), dpi=100)
     FigureCanvasAgg(figure)
     loss_axes, f1_axes = figure.add_subplot(1, 2, 1), figure.add_subplot(1, 2, 2)
-    seen_status: set[str] = set()
-    for record in records:
+    palette = colormaps["tab10" if len(records) <= 10 else "tab20"]
+    for index, record in enumerate(records):
         points = getattr(record, "points")
         status = getattr(record, "status")
         planned = getattr(record, "facts").get("max_steps") or max((p["step"] for p in points), default=1)
-        color = _STATUS_COLORS.get(status, "black")
-        label = status if status not in seen_status else None
-        seen_status.add(status)
+        color = palette(index % 20)
+        style = _STATUS_STYLES.get(status, "-")
+        label = trial_label(record)
         train = [p for p in points if p.get("label_loss") is not None and math.isfinite(p["label_loss"])]
         evals = [p for p in points if p.get("eval_macro_f1") is not None]
         if train:
             xs = [p["step"] / planned for p in train]
-            loss_axes.plot(xs, [p["label_loss"] for p in train], color=color, linewidth=0.7, alpha=0.6, label=label)
+            loss_axes.plot(xs, [p["label_loss"] for p in train], color=color, linestyle=style, linewidth=0.8, alpha=0.8)
             if status == "pruned":
                 loss_axes.plot([xs[-1]], [train[-1]["label_loss"]], "X", color=color, markersize=9, markeredgecolor="black")
-        if evals:
-            f1_axes.plot([p["step"] / planned for p in evals], [p["eval_macro_f1"] for p in evals],
-                         color=color, marker="o", markersize=3, linewidth=0.9, alpha=0.7, label=label)
+        f1_axes.plot([p["step"] / planned for p in evals], [p["eval_macro_f1"] for p in evals],
+                     color=color, linestyle=style, marker="o", markersize=3, linewidth=0.9, alpha=0.8, label=label)
     loss_axes.set_yscale("log")
     loss_axes.set_xlabel("share of the trial's planned steps")
     loss_axes.set_ylabel("label loss (raw, log scale)")
@@ -175,8 +182,8 @@ def plot_sweep(records: Sequence[object], out_path: str | Path, title: str = "")
     f1_axes.set_title("eval macro-F1", fontsize=9)
     for axes in (loss_axes, f1_axes):
         axes.grid(alpha=0.25)
-        if axes.get_legend_handles_labels()[0]:
-            axes.legend(fontsize=8)
+    if f1_axes.get_legend_handles_labels()[0]:
+        f1_axes.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), title="trial (dashed: pruned)", title_fontsize=7)
     if title:
         figure.suptitle(title, fontsize=10)
     figure.tight_layout()

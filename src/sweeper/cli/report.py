@@ -1,0 +1,26 @@
+"""`sweeper report SWEEP_DIR [SWEEP_DIR ...] [-o report.html]`: one self-contained HTML page
+(no network needed): the answer, the with/without-explanations table, the leaderboard, every
+trial's raw and smoothed curves, metric against the parameters, parameter importance."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("report", help="write an HTML report of one or more sweeps", description=__doc__)
+    parser.add_argument("sweeps", nargs="+", help="sweep folders (results/<name>)")
+    parser.add_argument("-o", "--out", default=None, help="the HTML file (default: report.html in the first sweep's folder)")
+    parser.set_defaults(func=command)
+
+
+def command(args: argparse.Namespace) -> int:
+    from sweeper.results.report import write_report
+    from sweeper.results.sweep_view import SweepView
+
+    views = [SweepView.load(folder) for folder in args.sweeps]
+    out = Path(args.out) if args.out else views[0].folder / "report.html"
+    write_report(views, out)
+    print(f"report: {out}")
+    return 0
