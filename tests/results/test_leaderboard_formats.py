@@ -33,7 +33,7 @@ def test_completed_trials_rank_above_every_pruned_one(sweeps, capsys):
         assert row["adapter_path"] and row["adapter_path"].endswith(tuple(f"checkpoint_{i:06d}" for i in range(10)))
     for row in rows:
         if row["status"] == "pruned":
-            assert row["stopped_by"] in ("too_slow", "outpaced", "precedent", "stuck", "memorising", "diverged")
+            assert row["stopped_by"] in ("too_slow", "outpaced", "precedent", "stuck", "memorising", "diverged", "staircase", "converged")
             assert row["reason"].startswith("stopped: ") and len(row["reason"]) > 60  # in full
             assert 0 <= row["saved_share"] == pytest.approx(1 - row["steps_done"] / row["max_steps"], abs=1e-4)
         assert row["final_explanation_loss"] is not None  # the explanation is in this sweep's targets

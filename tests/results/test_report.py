@@ -34,8 +34,8 @@ def test_report_renders_offline_with_every_plot_and_no_console_error(sweeps, tmp
     result = json.loads(value)
     assert page.console_errors() == []
     assert [url for url in page.requests() if not url.startswith(("file:", "data:", "blob:", "about:"))] == []
-    # 6 trials x (curves, evals) + one scatter per numeric axis (learning_rate) + importance
-    assert result["plots"] >= 13 and result["drawn"] == result["plots"], result
+    # 6 trials' curves, their evals where they had one, a scatter per numeric axis, importance
+    assert result["plots"] >= 10 and result["drawn"] == result["plots"], result
     assert all(n > 0 for n in result["traces"]), result["traces"]
     assert result["images"] == 0
     assert "explanations is better" in result["answer"]

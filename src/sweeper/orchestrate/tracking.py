@@ -20,7 +20,6 @@ from ray.tune.logger import TBXLoggerCallback
 
 from sweeper.adapters.ray_scheduler import result_points
 from sweeper.results.curves import POINT_COLUMNS
-from sweeper.results.leaderboard import stopped_by
 
 VALUES = tuple(name for name in POINT_COLUMNS if name != "step")
 
@@ -209,8 +208,8 @@ class TrackingCallback(TBXLoggerCallback):
     def log_trial_end(self, trial: Any, failed: bool = False) -> None:
         pruned = self._scheduler.was_pruned(trial.trial_id)
         status = "errored" if failed else ("pruned" if pruned else "completed")
-        verdict, reason = self._scheduler.verdict(trial.trial_id)
-        outcome = {"status": status, "verdict": verdict, "stopped_by": stopped_by(status, reason), "reason": reason}
+        verdict, stopped_by, reason = self._scheduler.verdict(trial.trial_id)
+        outcome = {"status": status, "verdict": verdict, "stopped_by": stopped_by, "reason": reason}
         self._each("end", trial.trial_id, outcome)
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:

@@ -58,10 +58,6 @@ METRIC_MODES = {"eval_macro_f1": "max", "eval_accuracy": "max", "eval_label_loss
 # Ranking groups: what ran to its end first; what may still change next; then what was cut short.
 STATUS_ORDER = {"completed": 0, "running": 1, "interrupted": 2, "pending": 3, "pruned": 4, "errored": 5}
 
-# The rule that stopped a trial, from the finding's kind (monitor reasons read
-# "stopped: <rule> (<kind>) at step N: ...").
-STOPPED_BY = {"non_finite": "diverged", "rising": "diverged", "fp16_overflow": "diverged"}
-
 # A trial pruned this close to its end saved next to nothing; the summary says so apart.
 LATE_PRUNE_SHARE = 0.05
 
@@ -173,17 +169,6 @@ def _round(value: Any, digits: int = 4) -> Any:
     return round(value, digits) if math.isfinite(value) else value
 
 
-def stopped_by(status: str, reason: str) -> str:
-    """The rule that stopped a pruned trial: too_slow, outpaced, precedent, stuck, memorising, diverged."""
-    if status != "pruned" or not reason.startswith("stopped: "):
-        return ""
-    head = reason[len("stopped: ") :]
-    if "(" not in head or ")" not in head:
-        return ""
-    kind = head[head.index("(") + 1 : head.index(")")]
-    return STOPPED_BY.get(kind, kind)
-
-
 def leaderboard_rows(
     records: Iterable[TrialRecord], param_names: list[str], metric: str, sweep_dir: Path | None = None
 ) -> list[dict[str, Any]]:
@@ -199,7 +184,7 @@ def leaderboard_rows(
             "trial_id": record.trial_id,
             "status": record.status,
             "verdict": record.verdict,
-            "stopped_by": stopped_by(record.status, reason),
+            "stopped_by": record.stopped_by,
             "reason": reason,
         }
         row.update({name: record.params.get(name) for name in param_names})

@@ -140,9 +140,10 @@ def _trial_plots(plots: _Plots, view: SweepView, row: dict[str, Any], points: li
                    "yaxis2": {"title": {"text": "eval label loss"}, "overlaying": "y", "side": "right"},
                    "shapes": shapes, "margin": {"t": 40, "b": 40}, "legend": {"font": {"size": 10}}}
     reason = f"<p><b>{html.escape(str(row.get('status')))}</b>: {html.escape(str(row.get('reason') or ''))}</p>"
+    evals_html = plots.add(eval_traces, eval_layout) if eval_traces else "<p>no evaluation before it stopped</p>"
     return (f"<h3>{html.escape(who)}</h3>{reason}<div style='display:flex'>"
             f"<div style='flex:3'>{plots.add(traces, loss_layout)}</div>"
-            f"<div style='flex:2'>{plots.add(eval_traces, eval_layout)}</div></div>")
+            f"<div style='flex:2'>{evals_html}</div></div>")
 
 
 def _scatter_plots(plots: _Plots, result: Comparison) -> str:
