@@ -3,7 +3,7 @@ import math
 import pyarrow.parquet as pq
 
 from sweeper.results.curves import write_curves
-from sweeper.results.leaderboard import TrialRecord, leaderboard_rows, read_leaderboard, write_leaderboard
+from sweeper.results.leaderboard import TrialRecord, leaderboard_rows, pruning_summary, read_leaderboard, write_leaderboard
 
 
 def record(trial_id, status, f1s, label_losses, **facts):
@@ -43,3 +43,37 @@ def test_leaderboard_and_curves_round_trip(tmp_path):
     assert table.num_rows == sum(len(r.points) for r in records)
     assert table.schema.field("param_include_explanation").type == "bool"
     assert set(table.column("trial_id").to_pylist()) == {"a", "b"}
+
+
+def test_the_score_is_the_best_eval_whose_checkpoint_is_kept(tmp_path):
+    # evals at steps 10, 20, 30; the best (step 10) has had its checkpoint deleted by Ray
+    for step in (20, 30):
+        folder = tmp_path / "trial_t" / f"checkpoint_{step:06d}"
+        folder.mkdir(parents=True)
+        (folder / "trainer_state.json").write_text(f'{{"global_step": {step}}}')
+    trial = record("t", "completed", [0.9, 0.6, 0.7], [1.0], max_steps=30, num_eval=50)
+    row = leaderboard_rows([trial], ["learning_rate"], "eval_macro_f1", tmp_path)[0]
+    assert (row["score"], row["score_step"], row["final_score"]) == (0.7, 30, 0.7)
+    assert row["best_eval_macro_f1"] == 0.9  # still shown, but not what the adapter on disk scores
+    assert row["adapter_path"] == str(tmp_path / "trial_t" / "checkpoint_000030")
+    assert row["score_se"] == round(math.sqrt(0.7 * 0.3 / 50), 4)
+
+
+def test_a_collapsed_pruned_trial_ranks_below_every_completed_one():
+    collapsed = record("collapsed", "pruned", [0.56, 0.26, 0.32], [1.1], max_steps=96)
+    modest = record("modest", "completed", [0.3, 0.4], [0.5], max_steps=40)
+    rows = leaderboard_rows([collapsed, modest], ["learning_rate"], "eval_macro_f1")
+    assert [r["trial_id"] for r in rows] == ["modest", "collapsed"]
+
+
+def test_pruning_summary_counts_late_prunes_apart_and_never_unrun_trials():
+    rows = [
+        {"status": "completed", "steps_done": 96, "max_steps": 96},
+        {"status": "pruned", "steps_done": 94, "max_steps": 96},  # in its last 5%: saved 2 steps
+        {"status": "pruned", "steps_done": 30, "max_steps": 96},
+        {"status": "running", "steps_done": 10, "max_steps": 96},  # an interrupted sweep never planned these
+        {"status": "pending", "steps_done": 0, "max_steps": None},
+    ]
+    summary = pruning_summary(rows)
+    assert (summary.steps_run, summary.steps_planned, summary.pruned, summary.late, summary.late_steps_saved) == (220, 288, 2, 1, 2)
+    assert "1 of them in their last 5% of steps (saving 2 steps)" in summary.line()

@@ -279,8 +279,8 @@ class PruningSummary:
         )
         if self.late:
             text += (
-                f"; {self.late} of them were pruned in their last {LATE_PRUNE_SHARE:.0%} of steps "
-                f"(saving {self.late_steps_saved} steps in all)"
+                f"; {self.late} of them in their last {LATE_PRUNE_SHARE:.0%} of steps "
+                f"(saving {self.late_steps_saved} steps)"
             )
         return text + "."
 
