@@ -34,6 +34,9 @@ def sweep_spec(storage: Path, name: str, include_explanation: bool, tracking: di
         },
         "search": {"algorithm": "grid", "num_samples": 1, "space": {"learning_rate": {"grid": LEARNING_RATES}}},
         "resources": {"cpu": 1},
+        # Only the per-trial rules: the completed trial (lr 3e-3) must not depend on which trial
+        # finished first; lr 1e-5 is still stopped as too slow.
+        "pruner": {"compare_to_best": False, "compare_to_precedent": False},
         "tracking": tracking,
     }
 

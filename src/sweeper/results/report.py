@@ -151,8 +151,8 @@ def _scatter_plots(plots: _Plots, result: Comparison) -> str:
     out = []
     for axis in NUMERIC_AXES:
         trials = [t for t in result.trials if _finite(t.get("score")) and _finite(_axis_value(t, axis, result))]
-        if len({_axis_value(t, axis, result) for t in trials}) < 1 or not trials:
-            continue
+        if len({_axis_value(t, axis, result) for t in trials}) < 2:
+            continue  # one value: nothing to plot against
         traces = []
         for flag in (True, False, None):
             chosen = [t for t in trials if t.get(EXPLAIN) is flag or (flag is None and not isinstance(t.get(EXPLAIN), bool))]
