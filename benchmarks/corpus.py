@@ -21,7 +21,6 @@ model a sweep hands over is the one it finished with.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 import random
 import sys
@@ -31,12 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from sweeper.rules import Point
+from sweeper.rules.point import POINT_FIELDS as ALL_POINT_FIELDS
 
 SPEC = Path("benchmarks") / "corpus.yaml"
 DEMO = Path("benchmarks") / "corpus" / "demo_curves.parquet"
 
-# Point fields kept in the corpus: a Point's own (tokens_per_second and timings are dropped).
-POINT_FIELDS = tuple(field.name for field in dataclasses.fields(Point))
+# Point fields kept in the corpus: a Point's own but throughput (a property of the machine, not the curve).
+POINT_FIELDS = tuple(name for name in ALL_POINT_FIELDS if name != "tokens_per_second")
 PARAMS = ("learning_rate", "num_train_epochs", "lora_rank", "include_explanation", "seed")
 
 

@@ -22,12 +22,18 @@ def result(step):
     return {"step": step, "epoch": step / 50, "loss": 1.0 / step, "label_loss": 1.0 / step, "max_steps": 100}
 
 
+def feed(scheduler, recorder, t, step):
+    """As Ray's controller does: the scheduler sees each report before the callbacks."""
+    scheduler.on_trial_result(None, t, result(step))
+    recorder.on_trial_result(0, [], t, result(step))
+
+
 def test_disk_full_mid_sweep_warns_once_keeps_points_and_fails_the_final_write(tmp_path, monkeypatch, capsys):
     scheduler = ConvergenceScheduler(PrunerSettings(num_classes=3))
     recorder = SweepRecorder(tmp_path, ["learning_rate"], "eval_macro_f1", "max", scheduler, flush_seconds=0)
     t = trial("a", learning_rate=1e-3)
     recorder.on_trial_start(0, [], t)
-    recorder.on_trial_result(0, [], t, result(2))
+    feed(scheduler, recorder, t, 2)
     before = (tmp_path / "leaderboard.csv").read_bytes()
 
     def full(fd):
@@ -35,7 +41,7 @@ def test_disk_full_mid_sweep_warns_once_keeps_points_and_fails_the_final_write(t
 
     monkeypatch.setattr(store.os, "fsync", full)
     for step in (4, 6, 8):  # every result tries to write; none may raise into Ray
-        recorder.on_trial_result(0, [], t, result(step))
+        feed(scheduler, recorder, t, step)
     recorder.on_experiment_end([])
     warnings = [line for line in capsys.readouterr().err.splitlines() if line]
     assert len(warnings) == 1 and "disk full" in warnings[0] and "leaderboard.csv" in warnings[0]

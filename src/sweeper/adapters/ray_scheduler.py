@@ -18,20 +18,8 @@ from typing import Any
 
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
-from sweeper.rules import NO_SWEEP, CurveMonitor, Point, PrunerSettings, Sweep
-
-
-POINTS = "points"  # a result may carry a batch of points under this key, oldest first
-
-
-def result_points(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """The curve points one Ray result carries: its batch, or the result itself.
-
-    Trials batch their points (a round trip to the driver per logging step would cost more than
-    a tiny model's training step); every point still reaches the rules, in order.
-    """
-    batch = result.get(POINTS)
-    return list(batch) if isinstance(batch, list) else [result]
+from sweeper.rules import NO_SWEEP, CurveMonitor, PrunerSettings, Sweep
+from sweeper.rules.point import Batch
 
 
 class ConvergenceScheduler(FIFOScheduler):
@@ -44,25 +32,31 @@ class ConvergenceScheduler(FIFOScheduler):
         self._monitors: dict[str, CurveMonitor] = {}
         self._pruned: dict[str, int] = {}  # trial_id -> step at which it was stopped
         self._sweep: Sweep = NO_SWEEP  # the completed trials: what a run at each point of its schedule went on to do
+        self._batches: dict[str, Batch] = {}  # the last parsed report of each trial
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
-        for point in result_points(result):
-            if point.get("step") is None:
-                continue  # a result without a step is not a curve point
-            monitor = self._monitor(trial.trial_id, point)
-            decision = monitor.observe(Point.from_mapping(point), self._sweep)
+        # Ray calls the scheduler before the callbacks: the report is parsed here, once, and the
+        # recorder takes the same batch (`last_batch`).
+        batch = self._batches[trial.trial_id] = Batch.parse(result)
+        for point in batch.points:
+            monitor = self._monitor(trial.trial_id, batch.facts)
+            decision = monitor.observe(point, self._sweep)
             if decision.action == "stop" and self._settings.enabled:
-                self._pruned[trial.trial_id] = int(point["step"])
+                self._pruned[trial.trial_id] = point.step
                 return TrialScheduler.STOP
         return TrialScheduler.CONTINUE
 
-    def _monitor(self, trial_id: str, result: dict[str, Any]) -> CurveMonitor:
+    def last_batch(self, trial_id: str) -> Batch:
+        """The trial's last report as parsed by `on_trial_result`."""
+        return self._batches[trial_id]
+
+    def _monitor(self, trial_id: str, facts: dict[str, Any]) -> CurveMonitor:
         monitor = self._monitors.get(trial_id)
         if monitor is None:
             monitor = CurveMonitor(
                 self._settings,
-                max_steps=result.get("max_steps"),
-                steps_per_epoch=result.get("steps_per_epoch"),
+                max_steps=facts.get("max_steps"),
+                steps_per_epoch=facts.get("steps_per_epoch"),
             )
             self._monitors[trial_id] = monitor
         return monitor
@@ -74,6 +68,7 @@ class ConvergenceScheduler(FIFOScheduler):
             finished = monitor.finished_run
             if finished is not None and trial.trial_id not in self._pruned:
                 self._sweep = self._sweep.adding(finished)
+        self._batches.pop(trial.trial_id, None)
         super().on_trial_complete(tune_controller, trial, result)
 
     @property

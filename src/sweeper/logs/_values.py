@@ -7,22 +7,17 @@ import re
 from typing import Any, Iterable, Mapping
 
 from sweeper.errors import SweeperError
-from sweeper.rules.point import Point
+from sweeper.rules.point import POINT_FIELDS, Point
 
 # Log key -> Point field. The first key found wins when a line has two aliases.
-FIELD_KEYS: dict[str, tuple[str, ...]] = {
-    "epoch": ("epoch",),
+_ALIASES = {
     "loss": ("loss", "lm loss"),  # "lm loss": Megatron-SWIFT
-    "label_loss": ("label_loss",),
-    "explanation_loss": ("explanation_loss",),
     "learning_rate": ("learning_rate", "lr", "learning rate"),
     "grad_norm": ("grad_norm", "grad norm"),
-    "eval_loss": ("eval_loss",),
-    "eval_label_loss": ("eval_label_loss",),
-    "eval_accuracy": ("eval_accuracy",),
-    "eval_macro_f1": ("eval_macro_f1",),
 }
-METRIC_FIELDS = tuple(f for f in FIELD_KEYS if f not in ("epoch", "learning_rate", "grad_norm"))
+FIELD_KEYS: dict[str, tuple[str, ...]] = {name: _ALIASES.get(name, (name,)) for name in POINT_FIELDS[1:]}
+# A logged step is a point when it has one of these (a loss or an eval metric).
+METRIC_FIELDS = tuple(f for f in FIELD_KEYS if f not in ("epoch", "learning_rate", "grad_norm", "tokens_per_second"))
 # HF Trainer with several eval sets logs eval_<name>_loss / eval_<name>_accuracy per set (one log
 # entry per set at one step): without a plain eval_loss (eval_accuracy), the mean over the sets at a
 # step is the run's eval value (all sets weigh the same). Carried as NAMED_PREFIX keys until merged.

@@ -10,11 +10,9 @@ from typing import Any, Callable
 
 from ray.tune import Callback
 
-from sweeper.adapters.ray_scheduler import result_points
 from sweeper.errors import SweeperError
 from sweeper.orchestrate.space import OBJECTIVE
-from sweeper.orchestrate.trainable import FACTS
-from sweeper.results.curves import POINT_COLUMNS, write_curves
+from sweeper.results.curves import write_curves
 from sweeper.results.leaderboard import TrialRecord, leaderboard_rows, write_leaderboard
 
 OOM_HINT = "out of memory: lower per_device_train_batch_size or cutoff_len, or turn on gradient_checkpointing"
@@ -59,11 +57,9 @@ class SweepRecorder(Callback):
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         record = self._record(trial)
         record.status = "running"
-        for raw in result_points(result):
-            point = {name: raw[name] for name in POINT_COLUMNS if raw.get(name) is not None}
-            if "step" in point:
-                record.points.append(point)
-            record.facts.update({name: raw[name] for name in FACTS if raw.get(name) is not None})
+        batch = self.scheduler.last_batch(trial.trial_id)
+        record.points.extend(point.as_dict() for point in batch.points)
+        record.facts.update(batch.facts)
         record.wall_seconds = result.get("time_total_s", record.wall_seconds)
         if self.scheduler.was_pruned(trial.trial_id) and OBJECTIVE not in result and self.mode == "max":
             # A trial pruned before its first evaluation still tells the searcher it was bad

@@ -18,10 +18,9 @@ from typing import Any
 
 from ray.tune.logger import TBXLoggerCallback
 
-from sweeper.adapters.ray_scheduler import result_points
-from sweeper.results.curves import POINT_COLUMNS
+from sweeper.rules.point import POINT_FIELDS
 
-VALUES = tuple(name for name in POINT_COLUMNS if name != "step")
+VALUES = POINT_FIELDS[1:]
 
 
 def _values(point: dict[str, Any]) -> dict[str, float]:
@@ -200,7 +199,7 @@ class TrackingCallback(TBXLoggerCallback):
         self._each("start", trial.trial_id, params)
 
     def log_trial_result(self, iteration: int, trial: Any, result: dict) -> None:
-        points = [p for p in result_points(result) if p.get("step") is not None]
+        points = [point.as_dict() for point in self._scheduler.last_batch(trial.trial_id).points]
         if points:
             self.log_trial_start(trial)  # idempotent; a restored driver meets running trials here first
             self._each("points", trial.trial_id, points)

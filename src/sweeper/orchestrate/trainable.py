@@ -13,11 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sweeper.adapters.ray_scheduler import POINTS
 from sweeper.orchestrate.space import OBJECTIVE
-
-# Facts a trial states in every report so the driver knows them even if the trial is pruned early.
-FACTS = ("max_steps", "steps_per_epoch", "samples_truncated", "samples_dropped", "num_eval")
+from sweeper.rules.point import BATCH_KEY
 
 
 @dataclass(frozen=True)
@@ -62,7 +59,7 @@ class RayReporter:
 
         if not self._pending:
             return
-        result = {**self._pending[-1], POINTS: self._pending}
+        result = {**self._pending[-1], BATCH_KEY: self._pending}
         if self._best is not None:
             result[OBJECTIVE] = self._best
         self._pending = []

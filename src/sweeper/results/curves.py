@@ -7,22 +7,9 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from sweeper.results.leaderboard import TrialRecord
+from sweeper.rules.point import POINT_FIELDS
 from sweeper.results.store import atomic_write
 
-POINT_COLUMNS = (
-    "step",
-    "epoch",
-    "loss",
-    "label_loss",
-    "explanation_loss",
-    "learning_rate",
-    "grad_norm",
-    "tokens_per_second",
-    "eval_loss",
-    "eval_label_loss",
-    "eval_accuracy",
-    "eval_macro_f1",
-)
 
 
 def curve_rows(records: Iterable[TrialRecord], param_names: list[str]) -> list[dict[str, Any]]:
@@ -32,7 +19,7 @@ def curve_rows(records: Iterable[TrialRecord], param_names: list[str]) -> list[d
         fixed.update({f"param_{name}": record.params.get(name) for name in param_names})
         for point in record.points:
             row = dict(fixed)
-            row.update({name: point.get(name) for name in POINT_COLUMNS})
+            row.update({name: point.get(name) for name in POINT_FIELDS})
             rows.append(row)
     return rows
 
@@ -51,7 +38,7 @@ def write_curves(path: Path, records: Iterable[TrialRecord], param_names: list[s
                 row[column] = None if row.get(column) is None else str(row[column])
         schema_fields.append(pa.field(column, kind))
     schema_fields.append(pa.field("step", pa.int64()))
-    schema_fields += [pa.field(name, pa.float64()) for name in POINT_COLUMNS if name != "step"]
+    schema_fields += [pa.field(name, pa.float64()) for name in POINT_FIELDS if name != "step"]
     table = pa.Table.from_pylist(rows, schema=pa.schema(schema_fields))
     buffer = io.BytesIO()
     pq.write_table(table, buffer)

@@ -20,6 +20,7 @@ from typing import Any, Iterable
 
 from sweeper.errors import SweeperError
 from sweeper.results.store import atomic_write_text
+from sweeper.rules.point import EVAL_FIELDS
 
 ID_COLUMNS = ("trial_id", "status", "verdict", "stopped_by", "reason")
 
@@ -50,7 +51,6 @@ SUMMARY_COLUMNS = (
     "adapter_path",
 )
 
-EVAL_KEYS = ("eval_loss", "eval_label_loss", "eval_accuracy", "eval_macro_f1")
 TEST_KEYS = ("test_accuracy", "test_macro_f1")
 RATE_METRICS = ("eval_accuracy", "eval_macro_f1")  # in [0, 1]: a binomial SE over the eval rows applies
 METRIC_MODES = {"eval_macro_f1": "max", "eval_accuracy": "max", "eval_label_loss": "min", "eval_loss": "min"}
@@ -80,7 +80,7 @@ class TrialRecord:
     def summary(self, metric: str = "eval_macro_f1", checkpoints: dict[int, str] | None = None) -> dict[str, Any]:
         """The row's numbers. `checkpoints` maps a step to its checkpoint folder still on disk."""
         train = [p for p in self.points if p.get("loss") is not None]
-        evals = [p for p in self.points if any(_finite(p.get(k)) for k in EVAL_KEYS)]
+        evals = [p for p in self.points if any(_finite(p.get(k)) for k in EVAL_FIELDS)]
         tests = [p for p in self.points if any(_finite(p.get(k)) for k in TEST_KEYS)]
         last = self.points[-1] if self.points else {}
         kept, adapter = _kept_eval(evals, metric, checkpoints or {})

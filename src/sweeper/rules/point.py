@@ -1,22 +1,18 @@
-"""The plain-number types every rule, reader and adapter speaks."""
+"""The plain-number types every rule, reader and adapter speaks, and the one definition of what a
+trial reports: its points (`Point`, `POINT_FIELDS`), its facts (`FACT_FIELDS`) and the batch a
+trial sends the driver (`Batch`), parsed once there and shared by the pruner and the recorder."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
-_FLOAT_FIELDS = (
-    "epoch",
-    "loss",
-    "label_loss",
-    "explanation_loss",
-    "learning_rate",
-    "grad_norm",
-    "eval_loss",
-    "eval_label_loss",
-    "eval_accuracy",
-    "eval_macro_f1",
-)
+EVAL_FIELDS = ("eval_loss", "eval_label_loss", "eval_accuracy", "eval_macro_f1")
+
+# Facts a trial states in every report, so the driver knows them even if the trial is pruned early.
+FACT_FIELDS = ("max_steps", "steps_per_epoch", "samples_truncated", "samples_dropped", "num_eval")
+
+BATCH_KEY = "points"  # a report may carry a batch of points under this key, oldest first
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +30,7 @@ class Point:
     explanation_loss: float | None = None
     learning_rate: float | None = None
     grad_norm: float | None = None
+    tokens_per_second: float | None = None
     eval_loss: float | None = None
     eval_label_loss: float | None = None
     eval_accuracy: float | None = None
@@ -46,7 +43,7 @@ class Point:
         if step is None:
             raise ValueError(f"a point needs a 'step'; got keys {sorted(values)}")
         kwargs: dict[str, Any] = {"step": int(step)}
-        for name in _FLOAT_FIELDS:
+        for name in POINT_FIELDS[1:]:
             value = values.get(name)
             if value is not None:
                 kwargs[name] = float(value)
@@ -61,10 +58,32 @@ class Point:
 
     @property
     def is_eval(self) -> bool:
-        return any(
-            v is not None
-            for v in (self.eval_loss, self.eval_label_loss, self.eval_accuracy, self.eval_macro_f1)
-        )
+        return any(getattr(self, name) is not None for name in EVAL_FIELDS)
+
+
+POINT_FIELDS = tuple(f.name for f in fields(Point))  # "step" first
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """What one report of a trial carries: its points, oldest first, and the facts it stated."""
+
+    points: tuple[Point, ...]
+    facts: dict[str, Any]
+
+    @classmethod
+    def parse(cls, report: Mapping[str, Any]) -> "Batch":
+        """A report holds a batch of points under BATCH_KEY, or is itself one point. Entries without
+        a step carry no point (only facts)."""
+        raw = report.get(BATCH_KEY)
+        entries = list(raw) if isinstance(raw, list) else [report]
+        facts: dict[str, Any] = {}
+        points = []
+        for entry in entries:
+            if entry.get("step") is not None:
+                points.append(Point.from_mapping(entry))
+            facts.update({name: entry[name] for name in FACT_FIELDS if entry.get(name) is not None})
+        return cls(tuple(points), facts)
 
 
 @dataclass(frozen=True, slots=True)
