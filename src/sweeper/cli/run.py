@@ -57,5 +57,6 @@ def command(args: argparse.Namespace) -> int:
             f"{max(int(r.get('samples_dropped') or 0) for r in overlength)} dropped per trial "
             "(leaderboard.csv: samples_truncated, samples_dropped)."
         )
-    print(f"Results: {outcome.sweep_dir} (leaderboard.csv, curves.parquet, curves.png)")
+    print(f"Results: {outcome.sweep_dir} (leaderboard.csv, curves.parquet, curves.png, tensorboard/)")
+    print(f"Look at them: sweeper report {outcome.sweep_dir}   tensorboard --logdir {outcome.sweep_dir / 'tensorboard'}")
     return 0
