@@ -13,12 +13,17 @@ def test_an_unwritable_mlflow_store_leaves_tensorboard_tracking(tmp_path, capsys
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the MLflow store should go")
     tracking = TrackingSpec(mlflow=(blocker / "mlruns").as_uri())
-    callback = TrackingCallback(tmp_path / "sweep", "s", ["learning_rate"], ConvergenceScheduler(), tracking)
+    scheduler = ConvergenceScheduler()
+    callback = TrackingCallback(tmp_path / "sweep", "s", ["learning_rate"], scheduler, tracking)
     trial = SimpleNamespace(trial_id="t1", config={"learning_rate": 1e-3}, status="TERMINATED")
 
+    def report(iteration, result):  # as Ray's controller does: the scheduler sees a report before the callbacks
+        scheduler.on_trial_result(None, trial, result)
+        callback.log_trial_result(iteration, trial, result)
+
     callback.log_trial_start(trial)
-    callback.log_trial_result(1, trial, {"points": [{"step": 5, "loss": 2.0}, {"step": 10, "loss": 1.5, "eval_macro_f1": 0.4}]})
-    callback.log_trial_result(2, trial, {"step": 15, "loss": 1.25})
+    report(1, {"points": [{"step": 5, "loss": 2.0}, {"step": 10, "loss": 1.5, "eval_macro_f1": 0.4}]})
+    report(2, {"step": 15, "loss": 1.25})
     callback.log_trial_end(trial)
 
     warnings = [line for line in capsys.readouterr().err.splitlines() if "MLflow" in line]
