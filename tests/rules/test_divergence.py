@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from sweeper.rules import DivergenceRule, GradNormWarningRule, Point
+from sweeper.rules import CurveMonitor, DivergenceRule, GradNormWarningRule, Point, PrunerSettings, diagnose
 
 NAN, INF = math.nan, math.inf
 
@@ -149,3 +149,30 @@ def test_grad_norm_warning(losses, grads, count, index):
 def test_invalid_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
         DivergenceRule(**kwargs)
+
+
+def test_near_zero_losses_need_a_rise_on_the_runs_own_scale():
+    # A full fine-tune bouncing between 1e-4 and 0.03 after starting at 1.5: "300x its best" is nothing.
+    losses = [1.5, 1.0, 0.6, 0.3, 0.1] + [0.0001 if i % 3 else 0.03 for i in range(200)]
+    rule = DivergenceRule()
+    assert [f for i, v in enumerate(losses) if (f := rule.observe(Point(step=i + 1, loss=v)))] == []
+    # the same rise on a run that started near it is a divergence
+    rule = DivergenceRule()
+    flat = [0.0002] * 20 + [0.03] * 20
+    assert any(rule.observe(Point(step=i + 1, loss=v)) for i, v in enumerate(flat))
+
+
+def test_online_a_spike_shorter_than_a_share_of_the_steps_does_not_stop():
+    # 0.3 -> 12 over 5 logs early in a 2000-step run (lr 2e-3 without warm-up), then recovered.
+    losses = [0.2 + 0.4 * math.exp(-i / 60) for i in range(200)]
+    losses[20:27] = [4.0, 12.0, 9.0, 6.0, 3.0, 1.5, 0.6]
+    points = [Point(step=(i + 1) * 10, loss=v) for i, v in enumerate(losses)]
+    monitor = CurveMonitor(PrunerSettings(), max_steps=2000)
+    assert not any(monitor.observe(p).stop for p in points)
+    # without max_steps there is no share to wait for: the old patience alone stops it
+    assert diagnose(points).verdict == "divergence"
+    # a rise that stays is still stopped, within the share (5% of 2000 steps = 100 steps) plus patience
+    stays = [0.2 + 0.4 * math.exp(-i / 60) for i in range(20)] + [3.0] * 30
+    monitor = CurveMonitor(PrunerSettings(), max_steps=2000)
+    stops = [p.step for p in (Point(step=(i + 1) * 10, loss=v) for i, v in enumerate(stays)) if monitor.observe(p).stop]
+    assert stops and stops[0] <= 210 + 100 + 50

@@ -31,7 +31,11 @@ class DivergenceRule:
     - kind "rising": the median of the last `window` values stays above the run's best level
       (the lowest median of 2 x `window` + 1 consecutive values) by more than `rise_ratio` of it
       (and by more than `noise_mult` x the point noise) for `patience` consecutive points. One
-      spike moves a median of 5 by nothing.
+      spike moves a median of 5 by nothing. The rise must also exceed `floor_ratio` of the run's
+      start level (the median of its first `window` values): near-zero losses (a full fine-tune
+      bouncing between 1e-4 and 0.03) rise "300x above the best" by nothing on the run's own scale.
+      With `max_steps`, the rise must also have lasted `spike_share` of the run's steps: a
+      transient spike (lr too high without warm-up, then recovered) is not a reason to kill a run.
     """
 
     name = verdict = "divergence"
@@ -43,11 +47,18 @@ class DivergenceRule:
         window: int = 5,
         noise_mult: float = 3.0,
         signal: str = "auto",
+        floor_ratio: float = 0.05,
+        spike_share: float = 0.05,
+        max_steps: int | None = None,
     ) -> None:
         self._rise_ratio = _check.positive("rise_ratio", rise_ratio)
         self._patience = _check.integer("patience", patience, 1)
         self._window = _check.integer("window", window, 1)
         self._noise_mult = _check.number("noise_mult", noise_mult, 0)
+        self._floor_ratio = _check.number("floor_ratio", floor_ratio, 0)
+        self._min_span = _check.number("spike_share", spike_share, 0) * max_steps if max_steps else 0.0
+        self._start: float | None = None
+        self._above_since = 0
         self._signal = Signal(signal)
         self._recent: deque[float] = deque(maxlen=window)
         # The best level is the minimum of a longer median (2 x window + 1 points): the minimum of
@@ -100,12 +111,14 @@ class DivergenceRule:
         if len(recent) < self._window:
             return None  # too early: no robust level yet
         level = median(recent) if self._window > 1 else value
+        if self._start is None:
+            self._start = level
         settled = median(self._long)
         best = self._best
         if best is None or settled < best:
             self._best, self._best_step = settled, point.step
             best = settled
-        threshold = self._rise_ratio * abs(best)
+        threshold = max(self._rise_ratio * abs(best), self._floor_ratio * abs(self._start))
         if level - best <= threshold:
             self._above = 0
             return None
@@ -115,7 +128,9 @@ class DivergenceRule:
             self._above = 0
             return None
         self._above += 1
-        if self._above < self._patience:
+        if self._above == 1:
+            self._above_since = point.step
+        if self._above < self._patience or point.step - self._above_since < self._min_span:
             return None
         rise = (level - best) / abs(best) if best else math.inf
         return self._fire(

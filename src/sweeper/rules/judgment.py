@@ -59,7 +59,7 @@ def judge(
     train = [(p, v) for p in ordered if (v := judged.value(p)) is not None]
     evals = [v for p in ordered if p.is_eval and (v := judged.eval_value(p)) is not None and math.isfinite(v)]
     values = [v for _, v in train]
-    findings = [_revised(f, train, evals) for f in online.findings]
+    findings = [_revised(f, train, evals, num_classes) for f in online.findings]
     findings = [f for f in findings if f is not None]
     broken = _collapse(train) or _blow_up(train)
     if broken is None and not any(f.verdict in ("divergence", "staircase") for f in findings):
@@ -75,7 +75,7 @@ def judge(
             f"insufficient: {len(finite)} training points, judging a curve needs at least {MIN_POINTS}",
         )
     if not any(f.verdict in _RANK for f in findings):
-        flat = _flat(train, evals, judged.name)
+        flat = _flat(train, evals, judged.name, num_classes)
         if flat is not None:
             findings.append(flat)
     worst = min((f for f in findings if f.verdict in _RANK), key=lambda f: _RANK[f.verdict], default=None)
@@ -84,7 +84,7 @@ def judge(
     return Diagnosis(worst.verdict, findings, len(ordered), f"{worst.verdict} ({worst.kind}) at step {worst.step}: {worst.message}")
 
 
-def _revised(finding: Finding, train: Sequence[tuple[Point, float]], evals: Sequence[float]) -> Finding | None:
+def _revised(finding: Finding, train: Sequence[tuple[Point, float]], evals: Sequence[float], num_classes: int | None) -> Finding | None:
     """The finding as the whole curve shows it: kept, turned into a warning, or dropped (None)."""
     after = [v for p, v in train if p.step > finding.step and math.isfinite(v)]
     if finding.verdict == "divergence" and finding.kind == "rising" and len(after) >= 5:
@@ -101,6 +101,14 @@ def _revised(finding: Finding, train: Sequence[tuple[Point, float]], evals: Sequ
                 f"the run ends at {ends:.4g} (median of its last 5 points; its minimum {min(finite):.4g})",
                 {**finding.evidence, "recovered_to": ends},
             )
+    if finding.verdict == "plateau" and finding.kind == "stuck" and num_classes is None:
+        share = finding.evidence.get("level_of_initial")
+        if isinstance(share, float) and share <= 0.9:
+            # "stuck" says the run is not learning; without a known floor a run that fell to this
+            # share of its start is only flat.
+            finding = Finding(finding.verdict, finding.rule, finding.step, finding.epoch, "flat",
+                              finding.message.removesuffix(": stuck") + ": flat (no known floor without --num-classes, not called stuck)",
+                              finding.evidence)
     if finding.verdict == "plateau" and finding.rule in ("plateau", "pace") and len(after) >= 5:
         before = [v for p, v in train if p.step <= finding.step and math.isfinite(v)][-5:]
         if before and median(after[-max(3, len(after) // 10):]) <= median(before) * (1 - STILL_FALLING):
@@ -170,7 +178,19 @@ def _eval_rising(ordered: Sequence[Point], judged: Signal) -> Finding | None:
     )
 
 
-def _flat(train: Sequence[tuple[Point, float]], evals: Sequence[float], name: str) -> Finding | None:
+def _height(level: float, start: float, num_classes: int | None) -> str:
+    """Whether a flat level is high, said only where a scale is known (ln C for a C-class label loss)."""
+    if num_classes:
+        chance = math.log(num_classes)
+        verdict = "still high" if level > 0.5 * chance else "low"
+        return f"{verdict}: {level:.4g} is {level / chance:.0%} of ln {num_classes} = {chance:.3g} (chance)"
+    of_start = f"{level / start:.0%} of the start {start:.4g}" if start > 0 else "no start level"
+    if start > 0 and level > 0.9 * start:
+        return f"still high: {of_start}, it never learnt"
+    return f"only flat, at {of_start}: an LM loss has no known floor, so high or converged is not for the curve to say"
+
+
+def _flat(train: Sequence[tuple[Point, float]], evals: Sequence[float], name: str, num_classes: int | None) -> Finding | None:
     """A plateau when the second half of the run moves less than FLAT_CHANGE and eval (if any) agrees."""
     finite = [(p, v) for p, v in train if math.isfinite(v)]
     second = finite[len(finite) // 2 :]
@@ -186,11 +206,7 @@ def _flat(train: Sequence[tuple[Point, float]], evals: Sequence[float], name: st
         return None  # eval still falls: the run learns what it is measured on
     start = median(v for _, v in finite[: max(1, min(5, len(finite) // 10))])
     change = (late - early) / early
-    height = (
-        f"still high: {late:.4g} is {late / start:.0%} of the start {start:.4g}"
-        if start > 0 and late > 0.6 * start
-        else f"only flat, at {late / start:.0%} of the start {start:.4g}: converged, or stuck at a good level" if start > 0 else "only flat"
-    )
+    height = _height(late, start, num_classes)
     evals_said = f"; eval {half_evals[0]:.4g} -> {half_evals[-1]:.4g} over the same half" if len(half_evals) >= 2 else ""
     point = second[0][0]
     return Finding(

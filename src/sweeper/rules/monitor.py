@@ -1,7 +1,8 @@
 """Compose the rules over one run and decide: keep training, or stop.
 
 The policy (PrunerSettings):
-- divergence: stop at once, grace or not: a broken run only burns compute.
+- divergence: stop at once, grace or not: a broken run only burns compute. A rise must have
+  lasted 5% of max_steps (when known) first: online, a short spike is never a reason to kill.
 - plateau, stuck (high relative to ln C, eval accuracy near chance, or still > 60% of the
   run's start): stop if `stop_on_stuck_plateau`. Converged: stop only if `stop_when_converged`.
   Too slow (sweeper.rules.pace, needs max_steps: still learning, but even an optimistic
@@ -264,7 +265,8 @@ class CurveMonitor:
                 standing.append(PrecedentRule(max_steps, settings.num_classes, after=settings.precedent_after,
                                               min_peers=settings.precedent_min_peers))
         self._standing = tuple(standing)
-        divergence = DivergenceRule(rise_ratio=settings.divergence_rise_ratio, patience=settings.divergence_patience, signal=signal)
+        divergence = DivergenceRule(rise_ratio=settings.divergence_rise_ratio, patience=settings.divergence_patience,
+                                    signal=signal, max_steps=max_steps)
         self._rules = (self._warning, divergence, *self._standing)  # the order in which a stop is chosen
         self._findings: list[Finding] = []
         self._worst: Finding | None = None  # the finding that sets the verdict
