@@ -26,9 +26,9 @@ NOT_NEEDED = {
     "finetuning_type": "sweeper trains LoRA adapters (finetuning_type lora)",
     "dataset_dir": "dataset.dataset_info names the dataset_info.json (its folder is LF's dataset_dir)",
     "template": "sweeper uses the model tokenizer's chat template (template.chat_template) or template.prompt",
-    "output_dir": "each trial writes into <storage>/<name>/trial_<id>",
+    "output_dir": "each trial writes into its own folder of the sweep's results",
     "overwrite_output_dir": "run --overwrite replaces a sweep's results",
-    "logging_dir": "each trial writes into <storage>/<name>/trial_<id>",
+    "logging_dir": "each trial writes into its own folder of the sweep's results",
     "report_to": "sweeper writes its own results folder (leaderboard, curves)",
     "plot_loss": "sweeper plots raw loss per trial (curves.png), smoothed only beside it",
     "ddp_timeout": "one process per trial; Ray places trials",
@@ -117,3 +117,23 @@ def translate(
     if "dataset_dir" in flags:
         moved["dataset.dataset_info"] = f"{flags['dataset_dir'][0]}/dataset_info.json"
     return moved, train, comments
+
+
+def flag_table() -> list[str]:
+    """The README's table: each LF flag and what sweeper makes of it."""
+    lines = [
+        "#### LLaMA-Factory flags",
+        "",
+        "`sweeper init --from llamafactory` and the `train` section read them so. Every `train` key above is",
+        "LF's flag of the same name and meaning (`num_train_epochs: 2.5`, `warmup_ratio`,",
+        "`lora_target: q_proj,v_proj`, `optim` among adamw_torch, adamw_torch_fused, adafactor, sgd, adagrad, rmsprop).",
+        "",
+        "| LF flag | in sweeper |",
+        "|---|---|",
+    ]
+    lines += [f"| `{flag}` | `{key}` |" for flag, key in MOVED.items()]
+    for flag, (allowed, instead) in ONLY.items():
+        shown = " or ".join(f"`{value}`" for value in allowed if value is not None) or "unset"
+        lines.append(f"| `{flag}` | {shown} accepted; other values refused: {instead} |")
+    lines += [f"| `{flag}` | not needed: {reason} |" for flag, reason in NOT_NEEDED.items() if flag not in ONLY]
+    return lines + [""]

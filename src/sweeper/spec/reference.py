@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
+from sweeper.spec.llamafactory import flag_table
 from sweeper.spec.schema import DatasetSpec, ResourcesSpec, SearchSpec, SweepSpec, TemplateSpec, TrackingSpec, TrainSettings
 
 SECTIONS: list[tuple[str, type[BaseModel]]] = [
@@ -85,6 +86,7 @@ def reference() -> str:
             lines.append(f"| `{name}` | {_default(field)} | {meaning} |")
         lines.append("")
     lines += _pruner_reference()
+    lines += flag_table()
     return "\n".join(lines).rstrip() + "\n"
 
 
