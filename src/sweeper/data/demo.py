@@ -5,7 +5,8 @@ Designed so that a sweep over it shows the user's problems on a CPU in minutes:
 - The label is learnable by the tiny model: a review holds 2-3 cue words of its class among
   shared filler words; a fifth of them also hold one cue of another class (the majority wins).
 - The explanation carries irreducible variation: after a short learnable part ("<cue> and <cue>
-  point to <label> :"), 5-8 words are drawn at random from a class-specific vocabulary of
+  set the tone :", never naming the label, so an explanation-first target does not hand the
+  label to the model), 5-8 words are drawn at random from a class-specific vocabulary of
   EXPLANATION_VOCAB words, so explanation tokens cost at least about ln(32) = 3.5 nats each
   whatever the model does. A w-explain run's mean token loss therefore stays well above a
   wo-explain run's, converged or not.
@@ -59,7 +60,7 @@ EXPLANATION_WORDS = {
         "crack leak error mistake broke"
     ).split(),
     "neutral": (
-        "fact note mention describe state report list record remark observe detail neutral mild "
+        "fact note mention describe state report list record remark observe detail unbiased mild "
         "balanced even steady routine common regular normal expected middle moderate calm flat "
         "level simple basic general plain usual typical"
     ).split(),
@@ -97,7 +98,7 @@ def _record(rng: random.Random, noisy: bool) -> dict[str, str]:
     if noisy:
         label = rng.choice([other for other in DEMO_LABELS if other != true_label])
     random_part = [rng.choice(EXPLANATION_WORDS[label]) for _ in range(rng.randint(5, 8))]
-    explanation = f"{cues[0]} and {cues[1]} point to {label} : " + " ".join(random_part)
+    explanation = f"{cues[0]} and {cues[1]} set the tone : " + " ".join(random_part)
     return {"text": " ".join(words), "label": label, "explanation": explanation}
 
 
