@@ -237,3 +237,14 @@ def test_csv_parquet_and_a_folder_of_them(tmp_path):
 def test_unknown_template_placeholder_is_refused():
     with pytest.raises(ValueError, match=r"template.prompt has the unknown placeholder \{question\}"):
         TemplateSpec(prompt="{question}: {text}")
+
+
+def test_test_split_is_disjoint_from_train_and_eval(tmp_path):
+    records = [{"text": f"t{i}", "label": LABELS[i % 3]} for i in range(30)]
+    path = write_jsonl(tmp_path / "d.jsonl", records)
+    data = load_examples(DatasetSpec(train=path, labels=LABELS, eval_fraction=0.2, test_fraction=0.25))
+    texts = [{ex.text for ex in part} for part in (data.train, data.eval, data.test)]
+    assert [len(t) for t in texts] == [18, 6, 6] and data.report.test == 6
+    assert not (texts[0] & texts[2]) and not (texts[1] & texts[2]) and sum(map(len, texts)) == 30
+    test_file = write_jsonl(tmp_path / "test.jsonl", records[:4])
+    assert len(load_examples(DatasetSpec(train=path, labels=LABELS, test=test_file)).test) == 4

@@ -42,7 +42,7 @@ def test_combined_output_lf_dataset_with_include_explanation_searched(tmp_path):
         "name": "lf-combined",
         "storage": str(tmp_path / "results"),
         "dataset": {"dataset_info": str(tmp_path / "dataset_info.json"), "dataset_name": "reviews",
-                    "eval_fraction": 0.2, "labels": list(DEMO_LABELS)},
+                    "eval_fraction": 0.2, "test_fraction": 0.2, "labels": list(DEMO_LABELS)},
         "train": TRAIN,
         "search": {"algorithm": "grid", "num_samples": 1, "space": {"include_explanation": {"grid": [True, False]}}},
         "resources": {"cpu": 1},
@@ -55,6 +55,10 @@ def test_combined_output_lf_dataset_with_include_explanation_searched(tmp_path):
     with_explanation = {c["trial_id"] for c in curves if c.get("explanation_loss") is not None}
     explained = {row["trial_id"] for row in rows if row["include_explanation"] == "True"}
     assert with_explanation == explained  # the explanation read out of `output` was trained on
+    # The held-out test set scored the best trial by eval (the leaderboard's first row), only it.
+    scored = [row for row in rows if row["test_accuracy"]]
+    assert [row["trial_id"] for row in scored] == [rows[0]["trial_id"]]
+    assert 0 <= float(scored[0]["test_accuracy"]) <= 1 and 0 <= float(scored[0]["test_macro_f1"]) <= 1
 
 
 def test_messages_dataset_with_a_local_chat_model(tmp_path, model_folders):

@@ -116,6 +116,7 @@ def _run_locked(
     logging.getLogger("ray.tune").setLevel(logging.CRITICAL)
 
     from sweeper.adapters.ray_scheduler import ConvergenceScheduler
+    from sweeper.orchestrate.held_out import score_best_on_test
     from sweeper.orchestrate.recorder import SweepRecorder
     from sweeper.orchestrate.tracking import TrackingCallback
     from sweeper.orchestrate.trainable import TrialContext, sweep_trial
@@ -182,6 +183,8 @@ def _run_locked(
         with progress:
             tuner.fit()
         recorder.flush()
+        if score_best_on_test(spec, recorder.records, sweep_dir):
+            recorder.flush()
         plot_sweep(list(recorder.records.values()), sweep_dir / "curves.png", title=f"sweep {spec.name}")
     finally:
         if started_ray:
