@@ -1,0 +1,58 @@
+"""explanation_position is sampled only under include_explanation: true (Optuna define-by-run)."""
+
+import optuna
+import pytest
+
+from sweeper.orchestrate.space import conditional, define_by_run, tune_param_space
+from sweeper.spec.schema import SearchSpec
+
+
+def search(**space):
+    return SearchSpec(space={"include_explanation": {"choice": [True, False]}, **space}, seed=0)
+
+
+def test_position_only_under_explanations():
+    spec = search(explanation_position={"choice": ["after", "before"]}, learning_rate={"loguniform": [1e-4, 1e-2]})
+    assert conditional(spec) and tune_param_space(spec) == {}
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0))
+    seen = []
+    for _ in range(30):
+        trial = study.ask()
+        define_by_run(spec, trial)
+        seen.append(dict(trial.params))
+        study.tell(trial, trial.params["learning_rate"])
+    assert all(("explanation_position" in p) == p["include_explanation"] for p in seen)
+    assert {p["include_explanation"] for p in seen} == {True, False}
+    assert {p.get("explanation_position") for p in seen if p["include_explanation"]} == {"after", "before"}
+    assert all(1e-4 <= p["learning_rate"] <= 1e-2 for p in seen)
+
+
+def test_plain_spaces_stay_ray_domains():
+    spec = search(learning_rate={"loguniform": [1e-4, 1e-2]})
+    assert not conditional(spec) and set(tune_param_space(spec)) == {"include_explanation", "learning_rate"}
+
+
+@pytest.mark.slow
+def test_a_real_tpe_sweep_over_the_conditional_space(tmp_path, demo_data):
+    import csv
+
+    from sweeper.orchestrate.sweep import run_sweep
+    from sweeper.spec import validate_spec
+
+    spec = validate_spec({
+        "name": "cond",
+        "storage": str(tmp_path / "results"),
+        "dataset": {"train": str(demo_data / "train.jsonl"), "eval": str(demo_data / "eval.jsonl"),
+                    "labels": ["positive", "negative", "neutral"]},
+        "train": {"num_train_epochs": 1, "per_device_train_batch_size": 32, "gradient_accumulation_steps": 1,
+                  "learning_rate": 3e-3, "logging_steps": 2, "save_steps": 1000, "max_eval_samples": 30,
+                  "cutoff_len": 96},
+        "search": {"num_samples": 3, "seed": 3, "space": {
+            "include_explanation": {"choice": [True, False]}, "explanation_position": {"choice": ["after", "before"]}}},
+        "resources": {"cpu": 1},
+    })
+    run_sweep(spec, num_cpus=2, quiet=True)
+    with open(tmp_path / "results" / "cond" / "leaderboard.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 3 and all(row["status"] in ("completed", "pruned") for row in rows), rows
+    assert all((row["explanation_position"] != "") == (row["include_explanation"] == "True") for row in rows), rows
