@@ -1,8 +1,9 @@
 """The held-out test set (`dataset.test` or `dataset.test_fraction`), scored once at the end.
 
 No trial evaluates on it, so neither the pruner nor the searcher ever sees it. After the sweep,
-the best trial by the spec's metric (ties: the leaderboard's order) is rebuilt exactly as it
-trained (same data, tokenizer, seed), its adapter is loaded from its latest checkpoint, and it
+the leaderboard's first trial (best by the spec's metric) is rebuilt exactly as it trained
+(same data, tokenizer, seed), its adapter is loaded from the checkpoint the leaderboard keeps
+for it (`adapter_path`: the best eval whose checkpoint is on disk), and it
 is scored on the test examples the way evaluation scores eval examples (likelihood of each
 label when the label comes first, generation otherwise). The scores are a point of that trial
 (`test_accuracy`, `test_macro_f1` at the checkpoint's step) that the leaderboard shows beside
@@ -30,27 +31,17 @@ def score_best_on_test(spec: SweepSpec, records: dict[str, TrialRecord], sweep_d
     """Score the best trial with a checkpoint on the test set; its id, or None when there is nothing to score."""
     if not has_test_set(spec):
         return None
-    rows = leaderboard_rows(records.values(), list(spec.search.space), spec.search.metric)
+    rows = leaderboard_rows(records.values(), list(spec.search.space), spec.search.metric, sweep_dir)
     for row in rows:
-        if row["status"] == "errored":
+        adapter = row.get("adapter_path")
+        if row["status"] == "errored" or not adapter or not (Path(adapter) / ADAPTER).is_file():
             continue
-        checkpoint = latest_checkpoint(sweep_dir / f"trial_{row['trial_id']}")
-        if checkpoint is None:
-            continue
+        checkpoint = Path(adapter)
         record = records[row["trial_id"]]
         step = int(json.loads((checkpoint / "trainer_state.json").read_text()).get("global_step", 0))
         record.points.append({"step": step, **score_checkpoint(spec, record.params, checkpoint)})
         return record.trial_id
     return None
-
-
-def latest_checkpoint(trial_dir: Path) -> Path | None:
-    """The trial's checkpoint (Ray's copy of the HF checkpoint) at its highest step."""
-    found = []
-    for state in trial_dir.glob("**/trainer_state.json"):
-        if (state.parent / ADAPTER).is_file():
-            found.append((int(json.loads(state.read_text()).get("global_step", 0)), state.parent))
-    return max(found)[1] if found else None
 
 
 def score_checkpoint(spec: SweepSpec, params: dict[str, Any], checkpoint: Path) -> dict[str, float]:
