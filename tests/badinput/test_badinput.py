@@ -75,10 +75,11 @@ def test_a_second_sweep_into_a_locked_folder_refuses(in_corpus, capsys, tmp_path
 
 def test_a_finished_sweep_is_not_overwritten_by_accident(in_corpus, capsys, tmp_path):
     (tmp_path / "badinput").mkdir()
+    (tmp_path / "badinput" / "spec.yaml").write_text("name: badinput\n")
     (tmp_path / "badinput" / "leaderboard.csv").write_text("trial_id,status\n")
     code = main(["run", "spec/good.yaml", "--set", f"storage={tmp_path}"])
     err = capsys.readouterr().err
-    assert code == 2 and "a sweep already ran here; pass --overwrite" in err, err
+    assert code == 2 and "a sweep already ran here" in err and "--overwrite" in err, err
 
 
 @pytest.mark.parametrize(

@@ -65,3 +65,21 @@ def test_error_line_drops_the_class_name_of_our_own_errors(tmp_path):
     assert error_line(SimpleNamespace(error_file=str(crash))) == (
         "train.lora_target ['q']: Target modules {'q'} not found in the base model."
     )
+
+
+def test_finished_trials_reach_the_ledger_and_a_line_cut_by_a_kill_is_ignored(tmp_path):
+    from sweeper.orchestrate.ledger import Ledger
+
+    scheduler = ConvergenceScheduler(PrunerSettings(num_classes=3))
+    recorder = SweepRecorder(tmp_path, ["learning_rate"], "eval_macro_f1", "max", scheduler, flush_seconds=0)
+    t = trial("a", learning_rate=1e-3)
+    recorder.on_trial_start(0, [], t)
+    feed(scheduler, recorder, t, 2)
+    scheduler.on_trial_complete(None, t, {})
+    recorder.on_trial_complete(0, [], t)
+    with open(tmp_path / "ledger.jsonl", "a") as handle:
+        handle.write('{"trial_id": "b", "par')  # a kill mid-write
+    (record,) = Ledger(tmp_path).load().values()
+    assert record.trial_id == "a" and record.status == "completed" and record.points[0]["step"] == 2
+    recorder.on_trial_complete(0, [], t)  # Ray re-running a finished trial changes nothing
+    assert (tmp_path / "ledger.jsonl").read_text().count('"trial_id": "a"') == 1

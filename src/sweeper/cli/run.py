@@ -59,4 +59,11 @@ def command(args: argparse.Namespace) -> int:
         )
     print(f"Results: {outcome.sweep_dir} (leaderboard.csv, curves.parquet, curves.png, tensorboard/)")
     print(f"Look at them: sweeper report {outcome.sweep_dir}   tensorboard --logdir {outcome.sweep_dir / 'tensorboard'}")
-    return 0
+    if counts.get("interrupted"):
+        print(
+            f"Interrupted: {counts['interrupted']} trials were stopped in flight (status interrupted); "
+            f"finished trials are kept in {outcome.sweep_dir / 'ledger.jsonl'}"
+        )
+    elif outcome.exit_code == 1:
+        print("Every trial errored: the reason column says why (the full text is in each trial's error.txt)")
+    return outcome.exit_code

@@ -11,7 +11,9 @@ from typing import Any, Callable
 from ray.tune import Callback
 
 from sweeper.errors import SweeperError
+from sweeper.orchestrate.ledger import Ledger
 from sweeper.orchestrate.space import OBJECTIVE
+from sweeper.orchestrate.trainable import TrialRaised
 from sweeper.results.curves import write_curves
 from sweeper.results.leaderboard import TrialRecord, leaderboard_rows, write_leaderboard
 
@@ -35,6 +37,8 @@ class SweepRecorder(Callback):
         self.mode = mode
         self.scheduler = scheduler
         self.records: dict[str, TrialRecord] = {}
+        self.ledger = Ledger(self.sweep_dir)
+        self.finished: set[str] = set()  # trials in the ledger: their records are final
         self._on_change = on_change
         self._flush_seconds = flush_seconds
         self._last_flush = 0.0
@@ -47,43 +51,81 @@ class SweepRecorder(Callback):
         state["_on_change"] = None
         return state
 
+    def attach(self, on_change: Callable[["SweepRecorder"], None] | None) -> None:
+        """Re-attach the live view (a recorder Ray restored from its pickle has none)."""
+        self._on_change = on_change
+
+    def restore(self, records: dict[str, TrialRecord], finished: set[str]) -> None:
+        """Start from what an earlier run of the sweep recorded; `finished` are the ledger's trials."""
+        self.records = dict(records)
+        self.finished = set(finished)
+
     # Ray Tune hooks -------------------------------------------------------------------------
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if trial.trial_id in self.finished:
+            return
         record = self._record(trial)
         record.status = "running"
         self._changed()
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
-        record = self._record(trial)
-        record.status = "running"
-        batch = self.scheduler.last_batch(trial.trial_id)
-        record.points.extend(point.as_dict() for point in batch.points)
-        record.facts.update(batch.facts)
-        record.wall_seconds = result.get("time_total_s", record.wall_seconds)
         if self.scheduler.was_pruned(trial.trial_id) and OBJECTIVE not in result and self.mode == "max":
             # A trial pruned before its first evaluation still tells the searcher it was bad
             # (Ray passes this same dict to the searcher's on_trial_complete).
             result[OBJECTIVE] = 0.0
+        if trial.trial_id in self.finished:
+            return  # a finished trial Ray re-ran replays its final result: nothing new
+        record = self._record(trial)
+        record.status = "running"
+        batch = self.scheduler.last_batch(trial.trial_id)
+        if batch.points and record.points and batch.points[0].step <= record.points[-1]["step"]:
+            # The trial restarted from a checkpoint (a retry, a resume): its new points replace
+            # the ones recorded after that checkpoint, so the curve has each step once.
+            first = batch.points[0].step
+            record.points = [point for point in record.points if point["step"] < first]
+        record.points.extend(point.as_dict() for point in batch.points)
+        record.facts.update(batch.facts)
+        record.wall_seconds = result.get("time_total_s", record.wall_seconds)
         self._changed()
 
+    def on_checkpoint(self, iteration: int, trials: list, trial: Any, checkpoint: Any, **info: Any) -> None:
+        # A resumed trial continues after its checkpoint: every point up to it must be on disk.
+        if trial.trial_id not in self.finished:
+            self._changed(force=True)
+
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if trial.trial_id in self.finished:
+            return
         record = self._record(trial)
         record.status = "pruned" if self.scheduler.was_pruned(trial.trial_id) else "completed"
         record.verdict, record.stopped_by, record.reason = self.scheduler.verdict(trial.trial_id)
-        self._changed(force=True)
+        self._finish(record)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if trial.trial_id in self.finished:
+            return
         record = self._record(trial)
         record.status = "errored"
         record.verdict, record.stopped_by, _ = self.scheduler.verdict(trial.trial_id)
         record.error = error_line(trial)
-        self._changed(force=True)
+        self._finish(record)
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
         self._flush_during_sweep()  # the driver flushes once more after Ray and raises then
 
     # ----------------------------------------------------------------------------------------
+
+    def mark_interrupted(self) -> None:
+        """The sweep stopped with these trials in flight: a resume continues them."""
+        for record in self.records.values():
+            if record.status in ("running", "pending"):
+                record.status = "interrupted"
+
+    def _finish(self, record: TrialRecord) -> None:
+        self.ledger.append(record)  # first: once here, a resume never trains this trial again
+        self.finished.add(record.trial_id)
+        self._changed(force=True)
 
     def _record(self, trial: Any) -> TrialRecord:
         record = self.records.get(trial.trial_id)
@@ -134,6 +176,7 @@ def error_line(trial: Any) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     last = lines[-1] if lines else "the trial failed (no error text)"
     # Our own errors already say what to fix; the class name adds nothing.
+    last = last.removeprefix(f"{TrialRaised.__module__}.{TrialRaised.__name__}: ")
     last = last.removeprefix(f"{SweeperError.__module__}.{SweeperError.__name__}: ")
     if "out of memory" in text.lower() or "OutOfMemoryError" in text:
         return f"{OOM_HINT} ({last})"

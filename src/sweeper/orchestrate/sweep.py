@@ -16,7 +16,14 @@ from sweeper.errors import SweeperError
 from sweeper.orchestrate.preflight import Preflight, preflight
 from sweeper.orchestrate.progress import Progress
 from sweeper.orchestrate.space import planned_trials, searcher, tune_param_space
-from sweeper.results.store import SweepLock, atomic_write_text, ensure_writable_dir
+from sweeper.results.store import (
+    MARKER,
+    SweepLock,
+    atomic_write_text,
+    ensure_writable_dir,
+    is_empty_dir,
+    is_sweep_dir,
+)
 from sweeper.spec import SweepSpec
 
 # Quiet Ray down before it is imported: the user watches our progress, not Ray's.
@@ -31,6 +38,8 @@ _RAY_QUIET_ENV = {
     "TUNE_DISABLE_STRICT_METRIC_CHECKING": "1",
 }
 
+REACH_TIMEOUT_S = 30.0  # how long `--address` may take to answer before the sweep gives up
+
 
 @dataclass
 class SweepOutcome:
@@ -38,6 +47,7 @@ class SweepOutcome:
     rows: list[dict[str, Any]]
     steps_run: int
     steps_planned: int
+    exit_code: int = 0  # 130 / 143 when a first SIGINT / SIGTERM stopped it, 1 when every trial errored
 
     @property
     def counts(self) -> dict[str, int]:
@@ -73,18 +83,52 @@ def run_sweep(
     if checked is None:
         checked = preflight(spec, local_devices=address is None)
     spec = absolute_paths(spec)
+    if address is not None:
+        check_reachable(address)
     sweep_dir = ensure_writable_dir(spec.storage) / spec.name
-    if (sweep_dir / "leaderboard.csv").exists() and not overwrite:
+    if is_sweep_dir(sweep_dir):
+        if not overwrite:
+            raise SweeperError(
+                f"{sweep_dir}: a sweep already ran here; replace it with --overwrite, "
+                f"or pass --set name=... to keep both"
+            )
+    elif not is_empty_dir(sweep_dir):
+        # sweeper never deletes a file it did not write: a folder it did not make is left alone.
         raise SweeperError(
-            f"{sweep_dir}: a sweep already ran here; pass --overwrite to replace it, "
-            f"or --set name=... to keep both"
+            f"{sweep_dir}: this folder holds files that are not a sweep's; nothing was touched. "
+            f"Pick another name (--set name=...) or storage"
         )
     sweep_dir.mkdir(parents=True, exist_ok=True)
     with SweepLock(sweep_dir):
         if overwrite:
             _clear(sweep_dir)
+        atomic_write_text(sweep_dir / MARKER, "a sweeper sweep folder: `sweeper run --overwrite` may empty it\n")
         atomic_write_text(sweep_dir / "spec.yaml", yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
         return _run_locked(spec, checked, sweep_dir, address=address, num_cpus=num_cpus, quiet=quiet)
+
+
+def check_reachable(address: str, timeout: float | None = None) -> None:
+    """A Ray head that does not answer fails in seconds with one line, not minutes of retries."""
+    import socket
+    import time
+
+    if address == "auto" or "://" in address:
+        return  # Ray finds "auto" itself; a ray:// client address is Ray Client's to check
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise SweeperError(f"--address {address}: expected HOST:PORT of a Ray head (e.g. 10.0.0.5:6379) or auto")
+    deadline = time.monotonic() + (REACH_TIMEOUT_S if timeout is None else timeout)
+    while True:
+        try:
+            with socket.create_connection((host, int(port)), timeout=5):
+                return
+        except OSError as error:
+            if time.monotonic() >= deadline or isinstance(error, socket.gaierror):
+                raise SweeperError(
+                    f"--address {address}: no Ray head answers there ({error.strerror or error}); check that "
+                    f"`ray start --head --port={port}` runs on {host} and that this machine can reach that port"
+                ) from None
+            time.sleep(1.0)
 
 
 def trial_dirname(trial: Any) -> str:
@@ -118,6 +162,7 @@ def _run_locked(
     from sweeper.adapters.ray_scheduler import ConvergenceScheduler
     from sweeper.orchestrate.held_out import score_best_on_test
     from sweeper.orchestrate.recorder import SweepRecorder
+    from sweeper.orchestrate.signals import StopSignals
     from sweeper.orchestrate.tracking import TrackingCallback
     from sweeper.orchestrate.trainable import TrialContext, sweep_trial
     from sweeper.results.plots import plot_sweep
@@ -177,13 +222,16 @@ def _run_locked(
                 callbacks=[recorder, TrackingCallback(sweep_dir, spec.name, param_names, scheduler, spec.tracking)],
                 verbose=0,
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-                failure_config=tune.FailureConfig(max_failures=0),
+                failure_config=tune.FailureConfig(max_failures=spec.resources.max_retries),
             ),
         )
-        with progress:
+        with StopSignals() as signals, progress:
             tuner.fit()
+        if any(record.status in ("running", "pending") for record in recorder.records.values()):
+            signals.note_sigint()  # Ray's own handler took the first Ctrl-C
+            recorder.mark_interrupted()
         recorder.flush()
-        if score_best_on_test(spec, recorder.records, sweep_dir):
+        if not signals.exit_code and score_best_on_test(spec, recorder.records, sweep_dir):
             recorder.flush()
         plot_sweep(list(recorder.records.values()), sweep_dir / "curves.png", title=f"sweep {spec.name}")
     finally:
@@ -192,4 +240,9 @@ def _run_locked(
     rows = recorder.rows()
     steps_run = sum(int(row.get("steps_done") or 0) for row in rows)
     steps_planned = sum(int(row.get("max_steps") or row.get("steps_done") or 0) for row in rows)
-    return SweepOutcome(sweep_dir=sweep_dir, rows=rows, steps_run=steps_run, steps_planned=steps_planned)
+    exit_code = signals.exit_code or 0
+    if not exit_code and rows and all(row["status"] == "errored" for row in rows):
+        exit_code = 1
+    return SweepOutcome(
+        sweep_dir=sweep_dir, rows=rows, steps_run=steps_run, steps_planned=steps_planned, exit_code=exit_code
+    )

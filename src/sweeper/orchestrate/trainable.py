@@ -9,12 +9,21 @@ import math
 import shutil
 import tempfile
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sweeper.orchestrate.space import OBJECTIVE
 from sweeper.rules.point import BATCH_KEY
+
+
+RAISED = "raised.txt"  # in the trial's folder: the Python error a trial raised
+
+
+class TrialRaised(RuntimeError):
+    """A trial that raised in Python (bad data, CUDA error) raises the same error on Ray's retry at
+    once: retries are for processes that died (killed, node lost), whose run may go on."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,9 @@ def sweep_trial(config: dict[str, Any], context: TrialContext) -> None:
     spec = SweepSpec.model_validate(context.spec)
     settings = spec.trial_settings(config)
     cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0)
+    raised = Path(tune.get_context().get_trial_dir()) / RAISED
+    if raised.exists():
+        raise TrialRaised(raised.read_text(encoding="utf-8"))
     work_dir = Path(tempfile.mkdtemp(prefix="sweeper-trial-"))
     try:
         resume_from = _restore_checkpoint(tune.get_checkpoint(), work_dir)
@@ -92,7 +104,12 @@ def sweep_trial(config: dict[str, Any], context: TrialContext) -> None:
             num_threads=max(1, int(cpus)),
         )
         reporter = RayReporter(context.metric, context.mode)
-        run_trial(trial_config, reporter, resume_from=resume_from)
+        try:
+            run_trial(trial_config, reporter, resume_from=resume_from)
+        except Exception as error:
+            raised.parent.mkdir(parents=True, exist_ok=True)
+            raised.write_text(traceback.format_exception_only(error)[-1].strip(), encoding="utf-8")
+            raise
         reporter.flush()  # the last points; a trial that raised loses at most flush_seconds of them
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)

@@ -107,3 +107,18 @@ class SweepLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+MARKER = ".sweeper-sweep"  # written first into every sweep folder: only such folders are ever emptied
+
+
+def is_sweep_dir(path: Path) -> bool:
+    """A folder sweeper made: its marker, or (older sweeps) a spec and a leaderboard."""
+    path = Path(path)
+    return (path / MARKER).exists() or ((path / "spec.yaml").exists() and (path / "leaderboard.csv").exists())
+
+
+def is_empty_dir(path: Path) -> bool:
+    """Absent, or holding nothing but a lock left by a sweep that never started."""
+    path = Path(path)
+    return not path.exists() or all(child.name == SweepLock.FILENAME for child in path.iterdir())

@@ -361,6 +361,9 @@ class ResourcesSpec(_Strict):
 
     cpu: float = Field(1.0, gt=0, description="CPUs per trial (fractions allowed).")
     gpu: float = Field(0.0, ge=0, description="GPUs per trial (fractions let small trials share a GPU).")
+    max_retries: int = Field(
+        2, ge=0, description="Times a trial whose process died (killed, node lost) restarts from its last checkpoint."
+    )
 
 
 class TrackingSpec(_Strict):
