@@ -34,6 +34,9 @@ from sweeper.rules.point import POINT_FIELDS as ALL_POINT_FIELDS
 
 SPEC = Path("benchmarks") / "corpus.yaml"
 DEMO = Path("benchmarks") / "corpus" / "demo_curves.parquet"
+# The second real corpus, a task unlike the demo (benchmarks/topics_task.py, benchmarks/corpus-topics.yaml):
+# never used while tuning the rules, scored at the end of a change.
+TOPICS = Path("benchmarks") / "corpus" / "topics_curves.parquet"
 
 # Point fields kept in the corpus: a Point's own but throughput (a property of the machine, not the curve).
 POINT_FIELDS = tuple(name for name in ALL_POINT_FIELDS if name != "tokens_per_second")
@@ -159,8 +162,8 @@ def _float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def load_demo(path: Path = DEMO) -> list[CorpusTrial]:
-    """The committed real corpus, one CorpusTrial per trial (sorted by trial id)."""
+def load_demo(path: Path = DEMO, source: str = "demo") -> list[CorpusTrial]:
+    """A committed real corpus, one CorpusTrial per trial (sorted by trial id), each of `source`."""
     import pyarrow.parquet as pq
 
     table = pq.read_table(path).to_pylist()
@@ -177,7 +180,7 @@ def load_demo(path: Path = DEMO) -> list[CorpusTrial]:
         trials.append(
             CorpusTrial(
                 trial_id=trial_id,
-                source="demo",
+                source=source,
                 explain=bool(first["param_include_explanation"]),
                 max_steps=int(first["max_steps"]),
                 steps_per_epoch=float(first["steps_per_epoch"]),

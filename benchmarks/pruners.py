@@ -3,9 +3,10 @@ replayed on the same whole curves.
 
     python -m benchmarks.pruners [--orders 200] [--sweep-size 24] [--workers 2]
 
-Writes results/bench/pruners.csv (real demo corpus; one row per pruner and signal),
-results/bench/pruners_parametric.csv (the parametric families), results/bench/pruners_families.csv
-(kill rate per curve family), results/bench/pruners.md and results/bench/pruners.png.
+Writes results/bench/pruners.csv (one row per corpus, pruner and signal; corpora: the real demo
+corpus, the parametric families, and the second real corpus `topics`, a task unlike the demo that
+the rules were never tuned on), results/bench/pruners_families.csv (kill rate per curve family),
+results/bench/pruners.md and results/bench/pruners.png.
 
 A replayed sweep is `--sweep-size` trials drawn from a corpus (benchmarks/corpus.py) in a random
 order, run `c` at a time (c = 1 and 4). Time is counted in training steps, every trial at the same
@@ -65,11 +66,11 @@ import sys
 import time
 import warnings
 from collections import defaultdict, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from benchmarks.corpus import DEMO, CorpusTrial, load_demo, parametric
+from benchmarks.corpus import DEMO, TOPICS, CorpusTrial, load_demo, parametric
 from sweeper.rules import CurveMonitor, PrunerSettings
 
 OUT = Path("results") / "bench"
@@ -85,9 +86,30 @@ PATIENCE = {"loss": 37, "eval_f1": 3}  # PatientPruner: about one epoch of repor
 SIGNALS = {"loss": ("loss", "min"), "eval_f1": ("eval_macro_f1", "max")}
 OURS_SIGNAL = "label_loss+eval"
 
-# Target of the issue: <= 33% of the unpruned steps, the true best kept in >= 95% of sweeps.
+# The frontier's bar (benchmarks.frontier): the least compute that keeps the best in >= 95% of sweeps.
 TARGET_COMPUTE = 1 / 3
 TARGET_BEST_KEPT = 0.95
+REAL = ("demo", "topics")  # the real corpora (the rest is parametric)
+
+
+@dataclass(frozen=True)
+class Task:
+    """What a pruner is told of a corpus's task: its classes (ours), and an epoch and the longest
+    trial in steps (the peers' grace period and max_t); the issue's targets on it."""
+
+    num_classes: int
+    eval_rows: int  # the binomial noise of its eval metric (a sweep fills it from its eval data)
+    epoch_steps: int
+    max_steps: int
+    target_compute: float  # at most this share of the unpruned steps ...
+    target_best_kept: float  # ... with the true best kept in at least this share of sweeps
+
+
+TASKS = {
+    "demo": Task(3, 120, EPOCH_STEPS, MAX_STEPS, 0.50, 0.98),
+    "parametric": Task(3, 120, EPOCH_STEPS, MAX_STEPS, 0.75, 0.99),  # demo-sized layout and evals
+    "topics": Task(6, 180, 60, 240, 1.0, 0.97),
+}
 
 
 # -- signals -----------------------------------------------------------------------------------
@@ -395,18 +417,18 @@ class SweeperDriver(RayDriver):
         self.scheduler.on_trial_complete(None, run.handle, {})
 
 
-def ray_scheduler(name: str, signal: str) -> Any:
+def ray_scheduler(name: str, signal: str, task: Task) -> Any:
     """The Ray scheduler `name`, configured as a user of this task would: `step` as time,
     one epoch of grace where the class takes one, max_t = the longest trial; else the defaults."""
     from ray.tune.schedulers import AsyncHyperBandScheduler, HyperBandScheduler, MedianStoppingRule
 
     metric, mode = SIGNALS[signal]
     if name == "ray-asha":
-        return AsyncHyperBandScheduler(time_attr="step", metric=metric, mode=mode, max_t=MAX_STEPS, grace_period=EPOCH_STEPS)
+        return AsyncHyperBandScheduler(time_attr="step", metric=metric, mode=mode, max_t=task.max_steps, grace_period=task.epoch_steps)
     if name == "ray-hyperband":
-        return HyperBandScheduler(time_attr="step", metric=metric, mode=mode, max_t=MAX_STEPS)
+        return HyperBandScheduler(time_attr="step", metric=metric, mode=mode, max_t=task.max_steps)
     if name == "ray-median":
-        return MedianStoppingRule(time_attr="step", metric=metric, mode=mode, grace_period=EPOCH_STEPS)
+        return MedianStoppingRule(time_attr="step", metric=metric, mode=mode, grace_period=task.epoch_steps)
     raise ValueError(f"unknown Ray scheduler {name!r}")
 
 
@@ -500,7 +522,7 @@ class Entry:
 # (`sweeper-aggressive`, plateau_min_improvement=0.3 and plateau_min_points=10, was dropped: it kept
 # the parametric best in 0-6.5% of sweeps, and now that every sweeper row runs the real scheduler
 # per sweep it doubled the benchmark's time. Pass it to `entries` to measure it again.)
-EXTRA_SETTINGS: dict[str, PrunerSettings] = {}
+EXTRA_SETTINGS: dict[str, PrunerSettings] = {"sweeper-forecast": PrunerSettings(num_classes=3, compare_to_forecast=True)}
 COMPOSITIONS: dict[str, str] = {"sweeper+ray-asha": "eval_f1"}
 
 
@@ -536,13 +558,15 @@ class Outcome:
     forced_resumes: int = 0
 
 
-def run_entry(entry: Entry, trials: list[CorpusTrial], concurrency: int) -> Outcome:
+def run_entry(entry: Entry, trials: list[CorpusTrial], concurrency: int, task: Task = TASKS["demo"]) -> Outcome:
     """Replay one sweep (`trials` in order) under one pruner."""
     name, signal = entry.pruner, entry.signal
     if name == "none":
         return Outcome([t.max_steps for t in trials], [True] * len(trials))
-    if entry.settings is not None and "+" not in name:
-        driver = SweeperDriver(entry.settings)
+    settings = (replace(entry.settings, num_classes=task.num_classes, eval_rows=task.eval_rows)
+                if entry.settings is not None else None)
+    if settings is not None and "+" not in name:
+        driver = SweeperDriver(settings)
         runs = simulate(trials, OURS_SIGNAL, concurrency, driver)
         return Outcome([r.steps for r in runs], [r.completed for r in runs])
     if name == "ray-plateau":
@@ -554,17 +578,17 @@ def run_entry(entry: Entry, trials: list[CorpusTrial], concurrency: int) -> Outc
     stop_at = None
     if "+" in name:  # a composition: our rules AND a population pruner; either may stop a trial
         name, signal = name.split("+", 1)[1], entry.peer_signal
-        stops = [_ours_cached(t, entry.settings) for t in trials]
+        stops = [_ours_cached(t, settings) for t in trials]
         stop_at = [s if s is not None and s < t.max_steps else None for s, t in zip(stops, trials)]
-    driver = population_driver(name, signal)
+    driver = population_driver(name, signal, task)
     runs = simulate(trials, signal, concurrency, driver, stop_at)
     return Outcome([r.steps for r in runs], [r.completed for r in runs], driver.forced_resumes)
 
 
-def population_driver(name: str, signal: str) -> Driver:
+def population_driver(name: str, signal: str, task: Task) -> Driver:
     np_seed_all(0)
     if name in RAY_POPULATION:
-        return RayDriver(ray_scheduler(name, signal), SIGNALS[signal][0])
+        return RayDriver(ray_scheduler(name, signal, task), SIGNALS[signal][0])
     if name in OPTUNA_POPULATION:
         return OptunaDriver(optuna_pruner(name), SIGNALS[signal][1])
     raise ValueError(f"unknown pruner {name!r}")
@@ -631,7 +655,7 @@ def score(trials: list[CorpusTrial], outcome: Outcome) -> dict[str, Any]:
     kills_by_source: dict[str, int] = defaultdict(int)
     for trial, was_pruned in zip(trials, pruned):
         if was_pruned:
-            kills_by_source[trial.source if trial.source != "demo" else _demo_band(trial)] += 1
+            kills_by_source[_family(trial)] += 1
     return {
         "compute_fraction": sum(outcome.steps) / sum(t.max_steps for t in trials),
         "best_kept": any(done and f >= best for f, done in zip(f1, outcome.completed)),
@@ -648,8 +672,10 @@ def score(trials: list[CorpusTrial], outcome: Outcome) -> dict[str, Any]:
     }
 
 
-def _demo_band(trial: CorpusTrial) -> str:
-    """A demo trial's learning-rate band (what drives its behaviour), for the per-family table."""
+def _family(trial: CorpusTrial) -> str:
+    """A parametric trial's family; a real one's learning-rate band (what drives its behaviour)."""
+    if trial.source not in REAL:
+        return trial.source
     lr = float(trial.params.get("learning_rate") or 0)
     if lr < 1e-3:
         band = "lr<1e-3"
@@ -657,13 +683,13 @@ def _demo_band(trial: CorpusTrial) -> str:
         band = "lr 1e-3..1e-2"
     else:
         band = "lr>=1e-2"
-    return f"demo {band}"
+    return f"{trial.source} {band}"
 
 
 def sources(trials: Iterable[CorpusTrial]) -> dict[str, int]:
     counts: dict[str, int] = defaultdict(int)
     for trial in trials:
-        counts[trial.source if trial.source != "demo" else _demo_band(trial)] += 1
+        counts[_family(trial)] += 1
     return dict(counts)
 
 
@@ -700,13 +726,14 @@ def aggregate(entry: Entry, scores: list[dict[str, Any]], by_c: dict[int, list[d
 _WORKER: dict[str, Any] = {}
 
 
-def _corpora(demo: Path, parametric_per_family: int) -> dict[str, list[CorpusTrial]]:
-    return {"demo": load_demo(demo), "parametric": parametric(seed=0, per_family=parametric_per_family)}
+def _corpora(demo: Path, parametric_per_family: int, topics: Path = TOPICS) -> dict[str, list[CorpusTrial]]:
+    return {"demo": load_demo(demo), "parametric": parametric(seed=0, per_family=parametric_per_family),
+            "topics": load_demo(topics, "topics")}
 
 
-def _init_worker(demo: Path, parametric_per_family: int) -> None:
+def _init_worker(demo: Path, parametric_per_family: int, topics: Path = TOPICS) -> None:
     _quiet()
-    _WORKER["corpora"] = _corpora(demo, parametric_per_family)
+    _WORKER["corpora"] = _corpora(demo, parametric_per_family, topics)
 
 
 def _quiet() -> None:
@@ -725,7 +752,7 @@ def _task(args: tuple[str, Entry, int, list[list[int]]]) -> tuple[str, Entry, in
     scores = []
     for order in orders:
         trials = [corpus[i] for i in order]
-        scores.append(score(trials, run_entry(entry, trials, concurrency)))
+        scores.append(score(trials, run_entry(entry, trials, concurrency, TASKS[corpus_name])))
     return corpus_name, entry, concurrency, scores, time.perf_counter() - started
 
 
@@ -781,7 +808,7 @@ def replay(
 # -- output ------------------------------------------------------------------------------------
 
 CSV_COLUMNS = (
-    "pruner", "signal", "compute_fraction", "best_kept_rate", "mean_regret", "near_best_rate", "false_kills",
+    "corpus", "pruner", "signal", "compute_fraction", "best_kept_rate", "mean_regret", "near_best_rate", "false_kills",
     "explain_kills", "no_explain_kills", "explain_kill_rate", "no_explain_kill_rate", "pruned_per_sweep",
     "p90_regret", "compute_fraction_c1", "compute_fraction_c4", "best_kept_rate_c1", "best_kept_rate_c4",
     "mean_regret_c1", "mean_regret_c4", "sweeps", "forced_resumes", "note",
@@ -810,14 +837,14 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def verdicts(rows: list[dict[str, Any]], ours: str = "sweeper") -> list[str]:
+def verdicts(rows: list[dict[str, Any]], task: Task, ours: str = "sweeper") -> list[str]:
     """The issue's targets, checked on one corpus's rows."""
     mine = next(r for r in rows if r["pruner"] == ours)
     out = [
-        f"compute <= 33%: {'met' if mine['compute_fraction'] <= TARGET_COMPUTE else 'NOT met'} "
+        f"compute <= {task.target_compute:.0%}: {'met' if mine['compute_fraction'] <= task.target_compute else 'NOT met'} "
         f"({mine['compute_fraction']:.1%} of the unpruned steps, {1 / mine['compute_fraction']:.2f}x saving)",
-        f"true best kept in >= 95% of sweeps: {'met' if mine['best_kept_rate'] >= TARGET_BEST_KEPT else 'NOT met'} "
-        f"({mine['best_kept_rate']:.1%})",
+        f"true best kept in >= {task.target_best_kept:.0%} of sweeps: "
+        f"{'met' if mine['best_kept_rate'] >= task.target_best_kept else 'NOT met'} ({mine['best_kept_rate']:.1%})",
     ]
     beaten = [
         r for r in rows
@@ -867,8 +894,9 @@ def plot(path: Path, tables: dict[str, list[dict[str, Any]]]) -> None:
             ax.annotate(f"{label} ({row['best_kept_rate']:.0%})", (x, y), fontsize=7, xytext=(4, 3),
                         textcoords="offset points", color=color)
         ax.set_yscale("symlog", linthresh=1e-3)  # spreads the regrets near zero
-        ax.axvline(TARGET_COMPUTE, color="grey", linestyle="--", linewidth=1)
-        ax.text(TARGET_COMPUTE, 0.0007, " 33% compute target", color="grey", fontsize=8)
+        target = TASKS[corpus_name].target_compute
+        ax.axvline(target, color="grey", linestyle="--", linewidth=1)
+        ax.text(target, 0.0007, f" {target:.0%} compute target", color="grey", fontsize=8)
         ax.set_xlabel("compute used (steps run / steps of the unpruned sweep)")
         ax.set_ylabel("mean regret: final eval macro-F1 lost vs the sweep's best (symlog)")
         ax.set_title(f"{corpus_name} corpus  (o training loss, [] eval macro-F1, * ours; % = best kept)", fontsize=10)
@@ -927,8 +955,7 @@ def main(argv: list[str] | None = None) -> int:
             for source, count in sources(corpora[corpus_name][i] for i in order).items():
                 drawn[source] += count * len(CONCURRENCY)
         families += family_rows(results[corpus_name], drawn, corpus_name)
-    write_csv(out / "pruners.csv", tables["demo"])
-    write_csv(out / "pruners_parametric.csv", tables["parametric"])
+    write_csv(out / "pruners.csv", [{"corpus": name, **row} for name, rows in tables.items() for row in rows])
     with open(out / "pruners_families.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=["corpus", "pruner", "signal", "family", "kill_rate"])
         writer.writeheader()
@@ -939,7 +966,7 @@ def main(argv: list[str] | None = None) -> int:
     md = render_markdown(tables, families, corpora, args, wall, timings)
     (out / "pruners.md").write_text(md, encoding="utf-8")
     print(md)
-    print(f"written: {out / 'pruners.csv'}, {out / 'pruners_parametric.csv'}, {out / 'pruners_families.csv'}, "
+    print(f"written: {out / 'pruners.csv'}, {out / 'pruners_families.csv'}, "
           f"{out / 'pruners.md'}, {out / 'pruners.png'} in {wall:.0f} s")
     return 0
 
@@ -952,7 +979,7 @@ def render_markdown(tables, families, corpora, args, wall: float, timings: dict[
         parts.append(f"## {corpus_name} corpus ({len(trials)} trials: "
                      + ", ".join(f"{k} {v}" for k, v in sorted(sources(trials).items())) + ")\n")
         parts.append(markdown_table(rows) + "\n")
-        parts.append("\n".join(f"- {line}" for line in verdicts(rows)) + "\n")
+        parts.append("\n".join(f"- {line}" for line in verdicts(rows, TASKS[corpus_name])) + "\n")
     parts.append("## Kill rate by curve family (share of the family's drawn trials each pruner pruned)\n")
     for corpus_name in tables:
         fams = sorted({r["family"] for r in families if r["corpus"] == corpus_name})

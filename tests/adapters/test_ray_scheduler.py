@@ -72,7 +72,7 @@ def test_a_trial_at_chance_is_stopped_only_once_finished_trials_show_chance_lead
     # The per-run rules wait for a run at chance (a late bloomer looks the same); the scheduler's
     # finished trials are the precedents: two of them were at chance at 33% and ended far below
     # the best, so the third run at chance is stopped there. Before that it ran to its end.
-    scheduler = ConvergenceScheduler(PrunerSettings(num_classes=3))
+    scheduler = ConvergenceScheduler(PrunerSettings(num_classes=3, compare_to_forecast=False))  # the precedent rule alone
     chance = [0.31, 0.28, 0.33, 0.30, 0.29, 0.32, 0.30, 0.31, 0.29, 0.30, 0.31, 0.30]
     assert _feed(scheduler, SimpleNamespace(trial_id="good"), _results(GOOD)) is None
     assert _feed(scheduler, SimpleNamespace(trial_id="stuck-1"), _results(chance)) is None
@@ -84,7 +84,7 @@ def test_a_trial_at_chance_is_stopped_only_once_finished_trials_show_chance_lead
     scheduler.on_trial_complete(None, SimpleNamespace(trial_id="stuck-3"), {})
     assert _feed(scheduler, SimpleNamespace(trial_id="stuck-4"), _results(chance)) == 100
     assert "2 finished trials" in scheduler.verdict("stuck-4")[2]
-    off = ConvergenceScheduler(PrunerSettings(num_classes=3, compare_to_precedent=False))
+    off = ConvergenceScheduler(PrunerSettings(num_classes=3, compare_to_precedent=False, compare_to_forecast=False))
     for name, curve in (("good", GOOD), ("stuck-1", chance), ("stuck-2", chance[::-1])):
         _feed(off, SimpleNamespace(trial_id=name), _results(curve))
     assert _feed(off, SimpleNamespace(trial_id="stuck-3"), _results(chance)) is None

@@ -99,16 +99,17 @@ def test_bad_settings_are_refused(kwargs):
 
 def test_monitor_stops_on_precedent_only_when_the_scheduler_gave_precedents():
     precedents = _sweep([_finished(GOOD), *STUCK_PAIR])
-    monitor = CurveMonitor(PrunerSettings(num_classes=3), max_steps=MAX)
+    # the forecast rule would stop this run at chance as well (tests/rules/test_forecast.py): off here
+    monitor = CurveMonitor(PrunerSettings(num_classes=3, compare_to_forecast=False), max_steps=MAX)
     stops = [p.step for p in _evals(CHANCE) if monitor.observe(p, precedents).stop]
     assert stops and stops[0] == 100 and monitor.stopped.kind == "precedent" and monitor.stopped_by == "precedent"
     assert monitor.verdict == "plateau" and "no precedent" in monitor.reason
-    off = CurveMonitor(PrunerSettings(num_classes=3, compare_to_precedent=False), max_steps=MAX)
+    off = CurveMonitor(PrunerSettings(num_classes=3, compare_to_precedent=False, compare_to_forecast=False), max_steps=MAX)
     assert not any(off.observe(p, precedents).stop for p in _evals(CHANCE))
     # a log judged alone has no sweep behind it
     assert not [f for f in diagnose(_evals(CHANCE), num_classes=3, max_steps=MAX).findings if f.kind == "precedent"]
     # without num_classes there is no chance line to judge against
-    blind = CurveMonitor(PrunerSettings(), max_steps=MAX)
+    blind = CurveMonitor(PrunerSettings(compare_to_forecast=False), max_steps=MAX)
     assert not any(blind.observe(p, precedents).stop for p in _evals(CHANCE))
 
 

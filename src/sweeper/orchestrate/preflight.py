@@ -92,6 +92,10 @@ def preflight(spec: SweepSpec, *, local_devices: bool = True, count_tokens: bool
         notes = check_labels(spec, tokenizer)
         overlength = count_overlength(spec, loaded, tokenizer)
     check_overlength(spec, loaded, overlength)
+    if pruner.eval_rows is None and loaded.report.eval:
+        # the eval set's size gives the forecast its binomial eval noise
+        rows = min(loaded.report.eval, spec.train.max_eval_samples or loaded.report.eval)
+        pruner = replace(pruner, eval_rows=rows)
     return Preflight(data=loaded.report, pruner=pruner, overlength=overlength, notes=notes)
 
 

@@ -18,6 +18,10 @@ The policy (PrunerSettings):
 - no precedent (sweeper.rules.precedent; needs max_steps, num_classes and the sweep): the run's
   eval metric is still at chance where at least `precedent_min_peers` finished runs of the sweep
   were at chance too, and none of those ended near the sweep's best. Stop if `compare_to_precedent`.
+- forecast (sweeper.rules.forecast; needs max_steps and the sweep): the run's final eval metric,
+  forecast from its level plus the gains the sweep's finished runs made from the same fraction of
+  their steps (those that were at a similar level there), with the eval noise, reaches the best
+  finished trial's only with a small chance. Stop if `compare_to_forecast`.
 - staircase: "auto" stops when memorising (eval loss rose or accuracy/F1 stalled across the
   boundary), keeps training and flags when improving, flags only when unjudged; "stop" stops on
   any staircase; "flag" never stops.
@@ -37,9 +41,10 @@ The policy as a table (`stop_reason`): the rule that fired and its kind -> what 
     pace        stuck                stuck          stop_on_stuck_plateau, no staircase seen
     outpaced    outpaced             outpaced       compare_to_best (the rule runs only then)
     precedent   precedent            precedent      compare_to_precedent (likewise)
+    forecast    unlikely             forecast       compare_to_forecast (likewise)
 
 The verdict (the curve's shape) is the worst finding by precedence: divergence > staircase >
-plateau > healthy; pace, outpaced and precedent findings are plateau findings. Warnings
+plateau > healthy; pace, outpaced, precedent and forecast findings are plateau findings. Warnings
 (non-finite grad_norm with a finite loss) never change it.
 """
 
@@ -51,6 +56,7 @@ from typing import Any, Iterable, Literal
 
 from sweeper.rules import _check
 from sweeper.rules.divergence import DivergenceRule, GradNormWarningRule
+from sweeper.rules.forecast import ForecastRule
 from sweeper.rules.outpaced import OutpacedRule
 from sweeper.rules.pace import PaceRule
 from sweeper.rules.plateau import PlateauRule
@@ -146,6 +152,20 @@ class PrunerSettings:
     """From this fraction of max_steps on, ask the sweep's finished runs about a run still at chance."""
     precedent_min_peers: int = 2
     """The finished runs that must have been at chance at the same fraction of their steps, none of them ending near the best, before a run at chance is stopped."""
+    compare_to_forecast: bool = False
+    """Opt-in (it lost the best trial in 10.5% of sweeps of a corpus it was not tuned on, benchmarks/PRUNERS.md). Stop a run out of chance whose forecast final eval metric (its level plus the gains the sweep's finished runs made from the same fraction of their steps, with the eval noise) reaches the best finished trial only with a small chance (needs the scheduler's finished runs)."""
+    forecast_after: float = 0.2
+    """From this fraction of max_steps on, forecast a run's final eval metric."""
+    forecast_tolerance: float = 0.01
+    """A run ending within this of the best finished trial's eval metric counts as reaching it."""
+    forecast_max_chance: float = 0.05
+    """Stop when the forecast chance of reaching the best (within the tolerance) is below this."""
+    forecast_bandwidth: float = 0.05
+    """Finished runs count towards the forecast by how near their level at the same fraction was to the run's (a Gaussian kernel of this width)."""
+    forecast_min_runs: int = 1
+    """The weight of finished runs the forecast needs (each at most 1, by that kernel)."""
+    eval_rows: int | None = None
+    """Rows of the eval set: the binomial noise of an eval metric (None: the run's own eval-to-eval noise). A sweep fills it from its eval data."""
 
     def __post_init__(self) -> None:
         for name in ("enabled", "stop_on_stuck_plateau", "stop_when_converged", "stop_when_too_slow", "compare_to_best",
@@ -168,6 +188,12 @@ class PrunerSettings:
         for name in ("pace_after", "stuck_span", "outpaced_after", "precedent_after"):
             _check.fraction(name, getattr(self, name))
         _check.integer("precedent_min_peers", self.precedent_min_peers, 1)
+        _check.flag("compare_to_forecast", self.compare_to_forecast)
+        for name in ("forecast_after", "forecast_tolerance", "forecast_max_chance"):
+            _check.fraction(name, getattr(self, name))
+        _check.integer("eval_rows", self.eval_rows, 1, optional=True)
+        _check.positive("forecast_bandwidth", self.forecast_bandwidth)
+        _check.integer("forecast_min_runs", self.forecast_min_runs, 1)
 
     def grace(self, max_steps: int | None) -> int:
         """The first step at which anything but divergence may stop a run."""
@@ -264,6 +290,10 @@ class CurveMonitor:
             if settings.num_classes and settings.compare_to_precedent:
                 standing.append(PrecedentRule(max_steps, settings.num_classes, after=settings.precedent_after,
                                               min_peers=settings.precedent_min_peers))
+            if settings.compare_to_forecast:
+                standing.append(ForecastRule(max_steps, settings.num_classes, settings.eval_rows, after=settings.forecast_after,
+                                             tolerance=settings.forecast_tolerance, max_chance=settings.forecast_max_chance,
+                                             bandwidth=settings.forecast_bandwidth, min_runs=settings.forecast_min_runs))
         self._standing = tuple(standing)
         divergence = DivergenceRule(rise_ratio=settings.divergence_rise_ratio, patience=settings.divergence_patience,
                                     signal=signal, max_steps=max_steps)
@@ -321,7 +351,7 @@ class CurveMonitor:
             if kind == "too_slow":
                 return "too_slow" if settings.stop_when_too_slow else None
             return "converged" if settings.stop_when_converged else None
-        if rule in ("outpaced", "precedent"):
+        if rule in ("outpaced", "precedent", "forecast"):
             return rule
         return None  # a warning
 

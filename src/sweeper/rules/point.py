@@ -92,9 +92,9 @@ class Finding:
 
     `verdict` is the curve's shape the finding stands for: "divergence" | "staircase" | "plateau"
     (or "warning", which never sets a run's verdict). `rule` is the rule that fired: "divergence",
-    "staircase", "plateau", "pace", "outpaced", "precedent" or "warning". `kind` refines it:
+    "staircase", "plateau", "pace", "outpaced", "precedent", "forecast" or "warning". `kind` refines it:
     plateau -> "stuck" | "converged"; pace -> "too_slow" | "stuck"; outpaced -> "outpaced";
-    precedent -> "precedent"; staircase -> "memorising" | "improving" | "unjudged";
+    precedent -> "precedent"; forecast -> "unlikely"; staircase -> "memorising" | "improving" | "unjudged";
     divergence -> "non_finite" | "rising" | "fp16_overflow"; warning -> e.g. "non_finite_grad_norm".
     """
 
