@@ -83,3 +83,18 @@ def test_finished_trials_reach_the_ledger_and_a_line_cut_by_a_kill_is_ignored(tm
     assert record.trial_id == "a" and record.status == "completed" and record.points[0]["step"] == 2
     recorder.on_trial_complete(0, [], t)  # Ray re-running a finished trial changes nothing
     assert (tmp_path / "ledger.jsonl").read_text().count('"trial_id": "a"') == 1
+
+
+def test_a_trial_restarted_from_its_checkpoint_replaces_the_points_after_it(tmp_path):
+    scheduler = ConvergenceScheduler(PrunerSettings(num_classes=3))
+    recorder = SweepRecorder(tmp_path, ["learning_rate"], "eval_macro_f1", "max", scheduler, flush_seconds=0)
+    t = trial("a", learning_rate=1e-3)
+    for step in (2, 4, 6, 8):
+        feed(scheduler, recorder, t, step)
+    for report in ({"step": 8, "max_steps": 100}, {"step": 8, "eval_macro_f1": 0.5}):  # checkpoint, then eval
+        scheduler.on_trial_result(None, t, report)
+        recorder.on_trial_result(0, [], t, report)
+    assert [p["step"] for p in recorder.records["a"].points] == [2, 4, 6, 8, 8, 8]
+    for step in (6, 8, 10):  # the process died; Ray restarted it from the checkpoint at step 4
+        feed(scheduler, recorder, t, step)
+    assert [p["step"] for p in recorder.records["a"].points] == [2, 4, 6, 8, 10]
