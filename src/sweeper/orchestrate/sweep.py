@@ -186,12 +186,14 @@ def _run_locked(
     try:
         cpus = ray.cluster_resources().get("CPU", 0)
         gpus = ray.cluster_resources().get("GPU", 0)
-        fits = int(cpus // spec.resources.cpu) if spec.resources.cpu else 0
+        workers = spec.resources.workers_per_trial
+        fits = int(cpus // (spec.resources.cpu * workers)) if spec.resources.cpu else 0
         if spec.resources.gpu:
-            fits = min(fits, int(gpus // spec.resources.gpu))
+            fits = min(fits, int(gpus // (spec.resources.gpu * workers)))
         if fits < 1:
+            per = f" per worker x {workers} workers" if workers > 1 else ""
             raise SweeperError(
-                f"resources: a trial asks for {spec.resources.cpu:g} cpu and {spec.resources.gpu:g} gpu, "
+                f"resources: a trial asks for {spec.resources.cpu:g} cpu and {spec.resources.gpu:g} gpu{per}, "
                 f"but Ray sees {cpus:g} CPUs and {gpus:g} GPUs"
             )
         in_flight = min(fits, spec.search.max_concurrent or fits)
@@ -200,10 +202,17 @@ def _run_locked(
             f"Ray sees {cpus:g} CPUs / {gpus:g} GPUs -> up to {in_flight} in flight; results in {sweep_dir}"
         )
         context = TrialContext(spec=spec.model_dump(mode="json"), metric=spec.search.metric, mode=mode)
-        trainable = tune.with_resources(
-            tune.with_parameters(sweep_trial, context=context),
-            {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu},
-        )
+        if workers > 1:
+            from sweeper.orchestrate.distributed import DRIVER_CPU, distributed_trial
+
+            # The trial only drives its Train workers, whose resources Tune does not see: so
+            # in_flight caps the trials, or they would wait for workers and time out.
+            trainable = tune.with_resources(tune.with_parameters(distributed_trial, context=context), {"cpu": DRIVER_CPU})
+        else:
+            trainable = tune.with_resources(
+                tune.with_parameters(sweep_trial, context=context),
+                {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu},
+            )
         tuner = tune.Tuner(
             trainable,
             param_space=tune_param_space(spec.search),
@@ -212,7 +221,7 @@ def _run_locked(
                 search_alg=searcher(spec.search),
                 scheduler=scheduler,
                 num_samples=spec.search.num_samples,
-                max_concurrent_trials=spec.search.max_concurrent,
+                max_concurrent_trials=in_flight if workers > 1 else spec.search.max_concurrent,
                 reuse_actors=True,
                 trial_dirname_creator=trial_dirname,
             ),

@@ -64,8 +64,6 @@ class RayReporter:
             self.flush(checkpoint)
 
     def flush(self, checkpoint: Path | None = None) -> None:
-        from ray import tune
-
         if not self._pending:
             return
         result = {**self._pending[-1], BATCH_KEY: self._pending}
@@ -73,6 +71,11 @@ class RayReporter:
             result[OBJECTIVE] = self._best
         self._pending = []
         self._last_flush = time.monotonic()
+        self._send(result, checkpoint)
+
+    def _send(self, result: dict[str, Any], checkpoint: Path | None) -> None:
+        from ray import tune
+
         if checkpoint is None:
             tune.report(result)
         else:

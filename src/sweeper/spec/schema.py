@@ -359,8 +359,16 @@ class SearchSpec(_Strict):
 class ResourcesSpec(_Strict):
     """What one trial asks of the cluster; trials in flight follow from what Ray sees."""
 
-    cpu: float = Field(1.0, gt=0, description="CPUs per trial (fractions allowed).")
-    gpu: float = Field(0.0, ge=0, description="GPUs per trial (fractions let small trials share a GPU).")
+    cpu: float = Field(1.0, gt=0, description="CPUs per trial, or per worker with workers_per_trial > 1 (fractions allowed).")
+    gpu: float = Field(
+        0.0, ge=0, description="GPUs per trial, or per worker with workers_per_trial > 1 (fractions let small trials share a GPU)."
+    )
+    workers_per_trial: int = Field(
+        1,
+        ge=1,
+        description="Data-parallel workers per trial (Ray Train, DDP: gloo on CPU, NCCL on GPU); cpu and gpu are per "
+        "worker; the global batch is per_device_train_batch_size x gradient_accumulation_steps x workers.",
+    )
     max_retries: int = Field(
         2, ge=0, description="Times a trial whose process died (killed, node lost) restarts from its last checkpoint."
     )

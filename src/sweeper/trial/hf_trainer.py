@@ -113,7 +113,13 @@ class FlowCallback(TrainerCallback):
         self.session.flush()
 
 
-def training_arguments(settings: TrainSettings, output_dir: Path) -> TrainingArguments:
+def training_arguments(settings: TrainSettings, output_dir: Path, ranks_backend: str | None = None) -> TrainingArguments:
+    """`ranks_backend`: the torch.distributed backend of a data-parallel trial (its process group
+    is already set up), None for one process."""
+    ranks: dict[str, Any] = {}
+    if ranks_backend is not None:
+        # Without a GPU accelerate runs DDP on CPU only when told to (use_cpu).
+        ranks = {"ddp_backend": ranks_backend, "use_cpu": ranks_backend == "gloo"}
     return TrainingArguments(
         output_dir=str(output_dir),
         per_device_train_batch_size=settings.per_device_train_batch_size,
@@ -141,6 +147,7 @@ def training_arguments(settings: TrainSettings, output_dir: Path) -> TrainingArg
         dataloader_pin_memory=torch.cuda.is_available(),
         save_only_model=False,
         **_checkpointing_args(settings.gradient_checkpointing),
+        **ranks,
     )
 
 
@@ -165,10 +172,11 @@ def build_trainer(
     settings: TrainSettings,
     output_dir: Path,
     keep_checkpoints: int,
+    ranks_backend: str | None = None,
 ) -> SweeperTrainer:
     trainer = SweeperTrainer(
         model=model,
-        args=training_arguments(settings, output_dir),
+        args=training_arguments(settings, output_dir, ranks_backend),
         train_dataset=train_items,
         data_collator=collator,
         processing_class=tokenizer,

@@ -213,7 +213,8 @@ def run_trial(
         from sweeper.trial.hf_trainer import build_trainer
 
         prepared = prepare(config)
-        session = _open_session(config, prepared, reporter, resume_from, step, across_ranks)
+        world_size = torch.distributed.get_world_size() if across_ranks else 1
+        session = _open_session(config, prepared, reporter, resume_from, step, world_size)
         trainer = build_trainer(
             model=prepared.loaded.model,
             tokenizer=prepared.loaded.tokenizer,
@@ -224,6 +225,7 @@ def run_trial(
             settings=config.train,
             output_dir=output_dir,
             keep_checkpoints=config.keep_checkpoints,
+            ranks_backend=torch.distributed.get_backend() if across_ranks else None,
         )
         train_started = time.perf_counter()
         trainer.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)
@@ -253,12 +255,14 @@ def _open_session(
     prepared: Prepared,
     reporter: Reporter,
     resume_from: Path | None,
-    step: int,
-    across_ranks: bool,
+    step: int | None,
+    world_size: int,
 ) -> ReportSession:
-    """The reporting session, with the trial's facts and, on resume, the checkpoint's open window."""
+    """The reporting session, with the trial's facts and, on resume, the checkpoint's open window.
+    With several ranks (`world_size` > 1) a step takes a batch from each."""
     settings = config.train
-    per_epoch = steps_per_epoch(len(prepared.train.features), settings.per_device_train_batch_size, settings.gradient_accumulation_steps)
+    batch = settings.per_device_train_batch_size * world_size
+    per_epoch = steps_per_epoch(len(prepared.train.features), batch, settings.gradient_accumulation_steps)
     facts = {
         "max_steps": math.ceil(per_epoch * settings.num_train_epochs),  # as Trainer counts fractional epochs
         "steps_per_epoch": per_epoch,
@@ -266,8 +270,8 @@ def _open_session(
         "samples_dropped": prepared.report.dropped,
         "num_eval": len(prepared.eval.features),
     }
-    session = ReportSession(reporter, prepared.include_explanation, facts, across_ranks=across_ranks)
-    if resume_from is not None:
+    session = ReportSession(reporter, prepared.include_explanation, facts, across_ranks=world_size > 1)
+    if resume_from is not None and step is not None:
         state_file = resume_from / STATE_FILE
         window = LossTotals.from_state(json.loads(state_file.read_text())["window"]) if state_file.is_file() else LossTotals()
         session.reopen(window, step)
