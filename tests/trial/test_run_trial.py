@@ -14,7 +14,7 @@ from sweeper.trial.train import TrialConfig, run_trial, steps_per_epoch
 
 TRAIN_KEYS = {"step", "epoch", "loss", "label_loss", "learning_rate", "grad_norm", "tokens_per_second"}
 EVAL_KEYS = {"step", "epoch", "eval_loss", "eval_label_loss", "eval_accuracy", "eval_macro_f1"}
-FACT_KEYS = {"max_steps", "steps_per_epoch", "samples_truncated", "samples_dropped"}
+FACT_KEYS = {"max_steps", "steps_per_epoch", "samples_truncated", "samples_dropped", "global_batch"}
 
 
 def trial(tmp_path, dataset, settings, name="run", model="builtin:tiny-llama"):
@@ -43,7 +43,7 @@ def test_short_run_reports_points_evals_and_checkpoints(tmp_path, small_dataset,
         assert 0.0 <= point["eval_accuracy"] <= 1.0 and 0.0 <= point["eval_macro_f1"] <= 1.0
     assert [p["epoch"] for p in train] == pytest.approx([1 / 3, 2 / 3, 1.0, 4 / 3, 5 / 3, 2.0])
     assert [p["epoch"] for p in evals if p["step"] in (6, 12)] == [1.0, 2.0]
-    assert train[0]["max_steps"] == 12 and train[0]["steps_per_epoch"] == 6
+    assert train[0]["max_steps"] == 12 and train[0]["steps_per_epoch"] == 6 and train[0]["global_batch"] == 8
     # cosine schedule from 3e-3 down
     assert train[0]["learning_rate"] > train[-1]["learning_rate"]
 

@@ -21,8 +21,9 @@ from typing import Any
 
 from sweeper.orchestrate.trainable import RayReporter, TrialContext, _restore_checkpoint
 
-# What the Tune trial itself holds while its workers train: it only waits. Tune rejects 0.
-DRIVER_CPU = 0.01
+# What the Tune trial itself holds while its workers train: no CPU (it only waits on them), and
+# one byte of memory, because Tune rejects a trial that asks for nothing.
+DRIVER_RESOURCES = {"cpu": 0, "memory": 1}
 # Worker-group restarts Train makes within one Tune trial (a worker process or node lost).
 WORKER_RESTARTS = 2
 

@@ -203,11 +203,11 @@ def _run_locked(
         )
         context = TrialContext(spec=spec.model_dump(mode="json"), metric=spec.search.metric, mode=mode)
         if workers > 1:
-            from sweeper.orchestrate.distributed import DRIVER_CPU, distributed_trial
+            from sweeper.orchestrate.distributed import DRIVER_RESOURCES, distributed_trial
 
             # The trial only drives its Train workers, whose resources Tune does not see: so
             # in_flight caps the trials, or they would wait for workers and time out.
-            trainable = tune.with_resources(tune.with_parameters(distributed_trial, context=context), {"cpu": DRIVER_CPU})
+            trainable = tune.with_resources(tune.with_parameters(distributed_trial, context=context), DRIVER_RESOURCES)
         else:
             trainable = tune.with_resources(
                 tune.with_parameters(sweep_trial, context=context),

@@ -49,6 +49,7 @@ SUMMARY_COLUMNS = (
     "samples_dropped",
     "num_eval",
     "adapter_path",
+    "global_batch",
 )
 
 TEST_KEYS = ("test_accuracy", "test_macro_f1")
@@ -75,7 +76,7 @@ class TrialRecord:
     error: str = ""
     wall_seconds: float | None = None
     points: list[dict[str, Any]] = field(default_factory=list)
-    facts: dict[str, Any] = field(default_factory=dict)  # max_steps, samples_truncated, samples_dropped, num_eval
+    facts: dict[str, Any] = field(default_factory=dict)  # max_steps, samples_truncated, samples_dropped, num_eval, global_batch
 
     def summary(self, metric: str = "eval_macro_f1", checkpoints: dict[int, str] | None = None) -> dict[str, Any]:
         """The row's numbers. `checkpoints` maps a step to its checkpoint folder still on disk."""
@@ -117,6 +118,7 @@ class TrialRecord:
             "samples_dropped": self.facts.get("samples_dropped"),
             "num_eval": num_eval,
             "adapter_path": adapter,
+            "global_batch": self.facts.get("global_batch"),
         }
 
 

@@ -10,7 +10,7 @@ from typing import Any, Mapping
 EVAL_FIELDS = ("eval_loss", "eval_label_loss", "eval_accuracy", "eval_macro_f1")
 
 # Facts a trial states in every report, so the driver knows them even if the trial is pruned early.
-FACT_FIELDS = ("max_steps", "steps_per_epoch", "samples_truncated", "samples_dropped", "num_eval")
+FACT_FIELDS = ("max_steps", "steps_per_epoch", "samples_truncated", "samples_dropped", "num_eval", "global_batch")
 
 BATCH_KEY = "points"  # a report may carry a batch of points under this key, oldest first
 

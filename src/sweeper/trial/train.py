@@ -17,7 +17,9 @@ Reports (one dict per call; keys as in sweeper.rules.point.Point, plus extras):
   `eval_loss`, `eval_label_loss`, `eval_accuracy`, `eval_macro_f1`, plus `eval_seconds` (and
   `eval_unparsed` when the label is read from generated text).
 - every report also states the trial's facts: `max_steps`, `steps_per_epoch`,
-  `samples_truncated`, `samples_dropped`, `num_eval` (the eval rows each evaluation scores).
+  `samples_truncated`, `samples_dropped`, `num_eval` (the eval rows each evaluation scores),
+  `global_batch` (examples per optimizer step: per_device_train_batch_size x
+  gradient_accumulation_steps x ranks).
 
 Checkpoints are HF Trainer checkpoints (adapter, optimizer, scheduler, RNG, trainer_state with the
 data position, plus `sweeper_state.json` with the open logging window) in
@@ -269,6 +271,7 @@ def _open_session(
         "samples_truncated": prepared.report.truncated,
         "samples_dropped": prepared.report.dropped,
         "num_eval": len(prepared.eval.features),
+        "global_batch": batch * settings.gradient_accumulation_steps,
     }
     session = ReportSession(reporter, prepared.include_explanation, facts, across_ranks=world_size > 1)
     if resume_from is not None and step is not None:
