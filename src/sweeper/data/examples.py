@@ -28,10 +28,11 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from sweeper.data.formats import ALPACA_COLUMNS, SHAREGPT_COLUMNS, SHAREGPT_TAGS, Layout, Raw, detect, layout
-from sweeper.data.records import data_files, json_type, read_records, read_text
+from sweeper.data.records import data_files, json_type, read_records
 from sweeper.data.targets import TargetReader
 from sweeper.errors import SweeperError
 from sweeper.spec.schema import DatasetSpec
+from sweeper.text_files import read_user_text
 
 LF_KNOWN_COLUMNS = ("prompt", "query", "response", "system", "history", "messages", "tools", "explanation")
 LF_REMOTE = ("hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "cloud_file_name")
@@ -302,7 +303,7 @@ def _from_dataset_info(dataset: DatasetSpec, names: str, base_dir: Path | None) 
     info_path = _resolve(dataset.dataset_info, base_dir)
     shown = str(dataset.dataset_info)
     try:
-        info = json.loads(read_text(info_path, shown))
+        info = json.loads(read_user_text(info_path, shown, "data"))
     except json.JSONDecodeError as error:
         raise SweeperError(f"{shown}:{error.lineno}: not valid JSON: {error.msg} (column {error.colno})") from None
     if not isinstance(info, dict):

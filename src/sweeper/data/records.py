@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from sweeper.errors import SweeperError
+from sweeper.text_files import read_user_text
 
 SUFFIXES = (".json", ".jsonl", ".csv", ".parquet")
 
@@ -38,7 +39,7 @@ def read_records(path: Path, shown: str | None = None) -> Iterator[tuple[int, An
     if suffix == ".parquet":
         yield from _parquet_records(Path(path), shown)
         return
-    text = read_text(Path(path), shown)
+    text = read_user_text(Path(path), shown, "data")
     if suffix == ".csv":
         yield from _csv_records(text, shown)
         return
@@ -119,20 +120,6 @@ def _skip_ws(text: str, pos: int) -> int:
 
 def _line_at(text: str, pos: int) -> int:
     return text.count("\n", 0, pos) + 1
-
-
-def read_text(path: Path, shown: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SweeperError(f"{shown}: no such data file") from None
-    except IsADirectoryError:
-        raise SweeperError(f"{shown}: is a folder, not a data file") from None
-    except UnicodeDecodeError as error:
-        line = error.object[: error.start].count(b"\n") + 1
-        raise SweeperError(f"{shown}:{line}: not UTF-8 text (byte {error.start}); save the data as UTF-8") from None
-    except OSError as error:
-        raise SweeperError(f"{shown}: cannot read: {error.strerror}") from None
 
 
 def json_type(value: Any) -> str:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from sweeper.errors import SweeperError
 from sweeper.spec.schema import SweepSpec
+from sweeper.text_files import read_user_text
 
 
 class _Loader(yaml.SafeLoader):
@@ -127,17 +128,7 @@ def load_spec(path: str | Path, overrides: Iterable[str] = ()) -> SweepSpec:
     """Load and validate a spec; raise SweeperError naming file, line and key on any mistake."""
     path = Path(path)
     source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SweeperError(f"{source}: no such spec file") from None
-    except IsADirectoryError:
-        raise SweeperError(f"{source}: is a folder, not a spec file") from None
-    except UnicodeDecodeError as error:
-        line = error.object[: error.start].count(b"\n") + 1
-        raise SweeperError(f"{source}:{line}: not UTF-8 text (byte {error.start}); save the spec as UTF-8") from None
-    except OSError as error:
-        raise SweeperError(f"{source}: cannot read: {error.strerror}") from None
+    text = read_user_text(path, source, "spec")
     data, lines = parse_yaml(text, source)
     if data is None:
         raise SweeperError(f"{source}: the spec is empty")
