@@ -19,7 +19,7 @@ def test_run_warns_of_a_leak_and_overlength_before_and_sums_up_after(monkeypatch
             {"trial_id": "a", "status": "completed", "samples_truncated": 2, "samples_dropped": 0},
             {"trial_id": "b", "status": "pruned", "samples_truncated": 0, "samples_dropped": 0},
         ]
-        return sweep.SweepOutcome(sweep_dir=Path("results/badinput"), rows=rows, steps_run=10, steps_planned=20)
+        return sweep.SweepOutcome(sweep_dir=Path("results/badinput"), rows=rows, steps_run=10, steps_planned=20, param_names=[])
 
     monkeypatch.chdir(CORPUS)
     monkeypatch.setattr(sweep, "run_sweep", fake_run_sweep)

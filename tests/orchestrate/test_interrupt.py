@@ -67,7 +67,7 @@ def test_run_on_a_sweep_folder_names_overwrite(tmp_path, demo_data, capsys):
     (folder / "leaderboard.csv").write_text("trial_id,status\n")
     assert main(["run", str(spec)]) == 2
     err = capsys.readouterr().err
-    assert "a sweep already ran here" in err and "--overwrite" in err
+    assert "a sweep already ran here" in err and "--overwrite" in err and f"sweeper resume {folder}" in err
     assert (folder / "leaderboard.csv").read_text() == "trial_id,status\n"
 
 
@@ -129,3 +129,16 @@ def test_first_signal_stops_cleanly_and_marks_trials_interrupted(tmp_path, demo_
     # Ray wrote its final snapshot (SIGTERM went through Ray's SIGINT path): no trial left RUNNING there
     state = max(folder.glob("experiment_state-*.json"), key=lambda p: p.stat().st_mtime)
     assert state.stat().st_size > 0
+    assert f"Continue with: sweeper resume {folder}" in out
+
+    # and `resume` finishes it: every trial of the sweep once, none still interrupted
+    resumed = subprocess.run(
+        [sys.executable, "-m", "sweeper", "resume", str(folder), "--num-cpus", "2"],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    rows = list(csv.DictReader(open(folder / "leaderboard.csv", newline="")))
+    assert len(rows) == 4 and {row["status"] for row in rows} <= {"completed", "pruned", "errored"}, rows
+    ledger = [json.loads(line)["trial_id"] for line in (folder / "ledger.jsonl").read_text().splitlines()]
+    assert sorted(ledger) == sorted(row["trial_id"] for row in rows)
+    assert all(trial in ledger for trial in finished)

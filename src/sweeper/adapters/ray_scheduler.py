@@ -10,6 +10,11 @@ A trial whose eval metric cannot reach the best of them even optimistically is s
 sweeper.rules.outpaced; `PrunerSettings.compare_to_best`); a trial still at chance where finished
 ones were at chance too, none of them ending near the best, is stopped ("precedent",
 sweeper.rules.precedent).
+
+A trial that restarts from a checkpoint (a retry after its process died, or `sweeper resume`)
+reports steps again: its monitor is rebuilt from the points before the first repeated one, so the
+rules judge each step once. Ray does not restore a scheduler's state, so `restore_trial` hands it
+what the sweep's own files recorded.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import Any
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from sweeper.rules import NO_SWEEP, CurveMonitor, PrunerSettings, Sweep
-from sweeper.rules.point import Batch
+from sweeper.rules.point import Batch, Point, restart_step
 
 
 class ConvergenceScheduler(FIFOScheduler):
@@ -33,42 +38,78 @@ class ConvergenceScheduler(FIFOScheduler):
         self._pruned: dict[str, int] = {}  # trial_id -> step at which it was stopped
         self._sweep: Sweep = NO_SWEEP  # the completed trials: what a run at each point of its schedule went on to do
         self._batches: dict[str, Batch] = {}  # the last parsed report of each trial
+        self._restarts: dict[str, int | None] = {}  # the step the last report restarted from, if it did
+        self._history: dict[str, list[Point]] = {}  # every point judged, per trial in flight
+        self._restored: set[str] = set()  # completed trials restored from the sweep's files
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
         # Ray calls the scheduler before the callbacks: the report is parsed here, once, and the
-        # recorder takes the same batch (`last_batch`).
-        batch = self._batches[trial.trial_id] = Batch.parse(result)
-        for point in batch.points:
-            monitor = self._monitor(trial.trial_id, batch.facts)
+        # recorder takes the same batch (`last_batch`, `last_restart`).
+        trial_id = trial.trial_id
+        batch = self._batches[trial_id] = Batch.parse(result)
+        history = self._history.setdefault(trial_id, [])
+        restart = self._restarts[trial_id] = restart_step(history, batch.points)
+        stop = False
+        if restart is not None or trial_id not in self._monitors:
+            kept = [point for point in history if restart is None or point.step < restart]
+            history[:] = []
+            stop = self._judge(trial_id, kept, batch.facts)
+        return TrialScheduler.STOP if stop or self._judge(trial_id, batch.points, batch.facts) else TrialScheduler.CONTINUE
+
+    def _judge(self, trial_id: str, points: Any, facts: dict[str, Any]) -> bool:
+        """Feed points to the trial's monitor (made on its first point); True when it says stop."""
+        monitor = self._monitors.get(trial_id)
+        if monitor is None:
+            monitor = self._monitors[trial_id] = CurveMonitor(
+                self._settings, max_steps=facts.get("max_steps"), steps_per_epoch=facts.get("steps_per_epoch")
+            )
+        history = self._history.setdefault(trial_id, [])
+        for point in points:
+            history.append(point)
             decision = monitor.observe(point, self._sweep)
             if decision.action == "stop" and self._settings.enabled:
-                self._pruned[trial.trial_id] = point.step
-                return TrialScheduler.STOP
-        return TrialScheduler.CONTINUE
+                self._pruned[trial_id] = point.step
+                return True
+        return False
 
     def last_batch(self, trial_id: str) -> Batch:
         """The trial's last report as parsed by `on_trial_result`."""
         return self._batches[trial_id]
 
-    def _monitor(self, trial_id: str, facts: dict[str, Any]) -> CurveMonitor:
-        monitor = self._monitors.get(trial_id)
-        if monitor is None:
+    def last_restart(self, trial_id: str) -> int | None:
+        """The step from which the trial's last report restarted it (its points from that step on
+        replace the ones recorded before), or None when it continued."""
+        return self._restarts.get(trial_id)
+
+    def restore_trial(self, trial_id: str, points: list[Point], facts: dict[str, Any], status: str) -> None:
+        """What an earlier run of the sweep recorded of a trial, in the order trials finished:
+        a completed trial joins the sweep's finished runs, a pruned one stays pruned, and an
+        unfinished one is judged again from these points when it reports (from its checkpoint)."""
+        if status == "pruned":
+            self._pruned[trial_id] = points[-1].step if points else 0
+        elif status == "completed":
             monitor = CurveMonitor(
-                self._settings,
-                max_steps=facts.get("max_steps"),
-                steps_per_epoch=facts.get("steps_per_epoch"),
+                self._settings, max_steps=facts.get("max_steps"), steps_per_epoch=facts.get("steps_per_epoch")
             )
+            for point in points:
+                monitor.observe(point, self._sweep)
+            monitor.finish()
+            if monitor.finished_run is not None:
+                self._sweep = self._sweep.adding(monitor.finished_run)
             self._monitors[trial_id] = monitor
-        return monitor
+            self._restored.add(trial_id)  # Ray replays its end once more: counted already
+        elif status != "errored":
+            self._history[trial_id] = list(points)
 
     def on_trial_complete(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> None:
         monitor = self._monitors.get(trial.trial_id)
-        if monitor is not None:
+        if monitor is not None and trial.trial_id not in self._restored:
             monitor.finish()  # releases a staircase that was waiting for an eval point
             finished = monitor.finished_run
             if finished is not None and trial.trial_id not in self._pruned:
                 self._sweep = self._sweep.adding(finished)
         self._batches.pop(trial.trial_id, None)
+        self._history.pop(trial.trial_id, None)
         super().on_trial_complete(tune_controller, trial, result)
 
     @property

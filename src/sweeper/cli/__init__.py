@@ -13,7 +13,7 @@ import sys
 
 from sweeper.errors import SweeperError
 
-COMMANDS = ("run", "validate", "init", "diagnose", "leaderboard", "compare", "report", "export", "make-data")
+COMMANDS = ("run", "resume", "validate", "init", "diagnose", "leaderboard", "compare", "report", "export", "make-data")
 
 
 def build_parser() -> argparse.ArgumentParser:

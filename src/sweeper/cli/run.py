@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from sweeper.cli._spec_args import add_spec_arguments, spec_from_args
 
@@ -25,7 +26,6 @@ def command(args: argparse.Namespace) -> int:
     spec = spec_from_args(args)
     from sweeper.orchestrate.preflight import preflight
     from sweeper.orchestrate.sweep import run_sweep
-    from sweeper.results.leaderboard import format_table, pruning_summary
 
     # Every input check before Ray starts: a mistake is one line and exit 2 within seconds.
     checked = preflight(spec, local_devices=args.address is None)
@@ -40,9 +40,16 @@ def command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     outcome = run_sweep(spec, overwrite=args.overwrite, address=args.address, num_cpus=args.num_cpus, checked=checked)
-    columns = TOP_COLUMNS_BEFORE + list(spec.search.space) + TOP_COLUMNS_AFTER
+    return print_outcome(outcome, top=args.top)
+
+
+def print_outcome(outcome: Any, top: int) -> int:
+    """The leaderboard's top rows and the summary of a sweep that ran (or was resumed); its exit code."""
+    from sweeper.results.leaderboard import format_table, pruning_summary
+
+    columns = TOP_COLUMNS_BEFORE + outcome.param_names + TOP_COLUMNS_AFTER
     print()
-    print(format_table(outcome.rows, columns, limit=args.top))
+    print(format_table(outcome.rows, columns, limit=top))
     counts = outcome.counts
     print()
     print(
@@ -62,7 +69,8 @@ def command(args: argparse.Namespace) -> int:
     if counts.get("interrupted"):
         print(
             f"Interrupted: {counts['interrupted']} trials were stopped in flight (status interrupted); "
-            f"finished trials are kept in {outcome.sweep_dir / 'ledger.jsonl'}"
+            f"finished trials are kept in {outcome.sweep_dir / 'ledger.jsonl'}. "
+            f"Continue with: sweeper resume {outcome.sweep_dir}"
         )
     elif outcome.exit_code == 1:
         print("Every trial errored: the reason column says why (the full text is in each trial's error.txt)")

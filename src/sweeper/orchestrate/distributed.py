@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from sweeper.orchestrate.trainable import RayReporter, TrialContext, _restore_checkpoint
+from sweeper.orchestrate.trainable import RayReporter, TrialContext, _restore_checkpoint, replay_finished
 
 # What the Tune trial itself holds while its workers train: no CPU (it only waits on them), and
 # one byte of memory, because Tune rejects a trial that asks for nothing.
@@ -61,6 +61,9 @@ def distributed_trial(config: dict[str, Any], context: TrialContext) -> None:
     workers = int(resources["workers_per_trial"])
     gpu = float(resources["gpu"])
     trial_id = tune.get_context().get_trial_id()
+    if trial_id in context.finished:
+        replay_finished(*context.finished[trial_id])
+        return
     storage = Path(context.spec["storage"]) / context.spec["name"] / "train-runs"
     trainer = TorchTrainer(
         _worker,

@@ -99,10 +99,10 @@ class Progress:
     def _event(self, record: TrialRecord) -> str:
         params = " ".join(f"{k}={_fmt(v, 4) if isinstance(v, float) else v}" for k, v in record.params.items())
         if record.status == "running":
-            return f"  {'started':<10}{record.trial_id}  {params}"
+            return f"  {'started':<12}{record.trial_id}  {params}"
         detail = record.reason or record.error or record.verdict
         f1 = _fmt(max((p["eval_macro_f1"] for p in record.points if p.get("eval_macro_f1") is not None), default=None))
-        return f"  {record.status:<10}{record.trial_id}  step {_fmt(_last(record, 'step'))}  best f1 {f1}  {detail}"
+        return f"  {record.status:<12}{record.trial_id}  step {_fmt(_last(record, 'step'))}  best f1 {f1}  {detail}"
 
     def _table(self, records: dict[str, TrialRecord]) -> Any:
         from rich.table import Table

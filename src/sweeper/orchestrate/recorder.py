@@ -14,7 +14,6 @@ from sweeper.errors import SweeperError
 from sweeper.orchestrate.ledger import Ledger
 from sweeper.orchestrate.space import OBJECTIVE
 from sweeper.orchestrate.trainable import TrialRaised
-from sweeper.rules.point import Point
 from sweeper.results.curves import write_curves
 from sweeper.results.leaderboard import TrialRecord, leaderboard_rows, write_leaderboard
 
@@ -80,14 +79,14 @@ class SweepRecorder(Callback):
         record = self._record(trial)
         record.status = "running"
         batch = self.scheduler.last_batch(trial.trial_id)
-        measured = [point for point in batch.points if point.is_train or point.is_eval]
-        if measured and _repeats(record.points, measured[0]):
+        restart = self.scheduler.last_restart(trial.trial_id)
+        if restart is not None:
             # The trial restarted from a checkpoint (a retry, a resume): its new points replace
             # the ones recorded after that checkpoint, so the curve has each step once.
-            first = measured[0].step
-            record.points = [point for point in record.points if point["step"] < first]
+            record.points = [point for point in record.points if point["step"] < restart]
         record.points.extend(point.as_dict() for point in batch.points)
         record.facts.update(batch.facts)
+        record.objective = result.get(OBJECTIVE, record.objective)
         record.wall_seconds = result.get("time_total_s", record.wall_seconds)
         self._changed()
 
@@ -164,20 +163,6 @@ class SweepRecorder(Callback):
             self.write_error = error
         else:
             self.write_error = None
-
-
-def _repeats(recorded: list[dict[str, Any]], first: Point) -> bool:
-    """Whether `first` is a step the trial already reported: a later step was recorded, or the same
-    step with the same kind of point (a train point and an eval point at one step are both kept;
-    a report of only a step, beside a checkpoint, repeats nothing)."""
-    for point in recorded:
-        if point["step"] > first.step:
-            return True
-        if point["step"] == first.step:
-            kind = Point.from_mapping(point)
-            if (kind.is_train and first.is_train) or (kind.is_eval and first.is_eval):
-                return True
-    return False
 
 
 def error_line(trial: Any) -> str:

@@ -8,7 +8,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -26,6 +26,9 @@ from sweeper.results.store import (
 )
 from sweeper.spec import SweepSpec
 
+if TYPE_CHECKING:
+    from sweeper.orchestrate.resume import StoredSweep
+
 # Quiet Ray down before it is imported: the user watches our progress, not Ray's.
 _RAY_QUIET_ENV = {
     "RAY_DEDUP_LOGS": "1",
@@ -36,6 +39,9 @@ _RAY_QUIET_ENV = {
     "TOKENIZERS_PARALLELISM": "false",
     # Training points carry no eval metric (so no objective): that is the point of streaming them.
     "TUNE_DISABLE_STRICT_METRIC_CHECKING": "1",
+    # Ray's experiment snapshot at most a second old (by default up to 10 s or more): a trial made
+    # and finished between two snapshots would be unknown to a resume, and suggested again.
+    "TUNE_GLOBAL_CHECKPOINT_S": "1",
 }
 
 REACH_TIMEOUT_S = 30.0  # how long `--address` may take to answer before the sweep gives up
@@ -47,6 +53,7 @@ class SweepOutcome:
     rows: list[dict[str, Any]]
     steps_run: int
     steps_planned: int
+    param_names: list[str]
     exit_code: int = 0  # 130 / 143 when a first SIGINT / SIGTERM stopped it, 1 when every trial errored
 
     @property
@@ -89,8 +96,8 @@ def run_sweep(
     if is_sweep_dir(sweep_dir):
         if not overwrite:
             raise SweeperError(
-                f"{sweep_dir}: a sweep already ran here; replace it with --overwrite, "
-                f"or pass --set name=... to keep both"
+                f"{sweep_dir}: a sweep already ran here; continue it with `sweeper resume {sweep_dir}`, "
+                f"replace it with --overwrite, or pass --set name=... to keep both"
             )
     elif not is_empty_dir(sweep_dir):
         # sweeper never deletes a file it did not write: a folder it did not make is left alone.
@@ -104,7 +111,7 @@ def run_sweep(
             _clear(sweep_dir)
         atomic_write_text(sweep_dir / MARKER, "a sweeper sweep folder: `sweeper run --overwrite` may empty it\n")
         atomic_write_text(sweep_dir / "spec.yaml", yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
-        return _run_locked(spec, checked, sweep_dir, address=address, num_cpus=num_cpus, quiet=quiet)
+        return execute(spec, checked, sweep_dir, address=address, num_cpus=num_cpus, quiet=quiet)
 
 
 def check_reachable(address: str, timeout: float | None = None) -> None:
@@ -145,9 +152,18 @@ def _clear(sweep_dir: Path) -> None:
             child.unlink()
 
 
-def _run_locked(
-    spec: SweepSpec, checked: Preflight, sweep_dir: Path, *, address: str | None, num_cpus: int | None, quiet: bool
+def execute(
+    spec: SweepSpec,
+    checked: Preflight,
+    sweep_dir: Path,
+    *,
+    address: str | None,
+    num_cpus: int | None,
+    quiet: bool,
+    stored: "StoredSweep | None" = None,
 ) -> SweepOutcome:
+    """Run the sweep in `sweep_dir` (locked by the caller): a new one, or, with `stored` (what an
+    earlier run of it recorded), the same sweep continued from Ray's snapshot."""
     for key, value in _RAY_QUIET_ENV.items():
         os.environ.setdefault(key, value)
     import optuna
@@ -174,6 +190,8 @@ def _run_locked(
     recorder = SweepRecorder(
         sweep_dir, param_names, spec.search.metric, mode, scheduler, on_change=lambda r: progress.update(r.records)
     )
+    if stored is not None:
+        stored.restore(recorder, scheduler)
     started_ray = not ray.is_initialized()
     if started_ray:
         ray.init(
@@ -201,7 +219,12 @@ def _run_locked(
             f"sweep {spec.name}: {planned_trials(spec.search)} trials ({spec.search.algorithm}), "
             f"Ray sees {cpus:g} CPUs / {gpus:g} GPUs -> up to {in_flight} in flight; results in {sweep_dir}"
         )
-        context = TrialContext(spec=spec.model_dump(mode="json"), metric=spec.search.metric, mode=mode)
+        context = TrialContext(
+            spec=spec.model_dump(mode="json"),
+            metric=spec.search.metric,
+            mode=mode,
+            finished=stored.replays() if stored is not None else {},
+        )
         if workers > 1:
             from sweeper.orchestrate.distributed import DRIVER_RESOURCES, distributed_trial
 
@@ -213,27 +236,34 @@ def _run_locked(
                 tune.with_parameters(sweep_trial, context=context),
                 {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu},
             )
-        tuner = tune.Tuner(
-            trainable,
-            param_space=tune_param_space(spec.search),
-            tune_config=tune.TuneConfig(
-                # The searcher has its metric; the scheduler judges curves, not a metric.
-                search_alg=searcher(spec.search),
-                scheduler=scheduler,
-                num_samples=spec.search.num_samples,
-                max_concurrent_trials=in_flight if workers > 1 else spec.search.max_concurrent,
-                reuse_actors=True,
-                trial_dirname_creator=trial_dirname,
-            ),
-            run_config=tune.RunConfig(
-                name=spec.name,
-                storage_path=str(spec.storage),
-                callbacks=[recorder, TrackingCallback(sweep_dir, spec.name, param_names, scheduler, spec.tracking)],
-                verbose=0,
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-                failure_config=tune.FailureConfig(max_failures=spec.resources.max_retries),
-            ),
-        )
+        callbacks = [recorder, TrackingCallback(sweep_dir, spec.name, param_names, scheduler, spec.tracking)]
+        max_concurrent = in_flight if workers > 1 else spec.search.max_concurrent
+        if stored is None:
+            tuner = tune.Tuner(
+                trainable,
+                param_space=tune_param_space(spec.search),
+                tune_config=tune.TuneConfig(
+                    # The searcher has its metric; the scheduler judges curves, not a metric.
+                    search_alg=searcher(spec.search),
+                    scheduler=scheduler,
+                    num_samples=spec.search.num_samples,
+                    max_concurrent_trials=max_concurrent,
+                    reuse_actors=True,
+                    trial_dirname_creator=trial_dirname,
+                ),
+                run_config=tune.RunConfig(
+                    name=spec.name,
+                    storage_path=str(spec.storage),
+                    callbacks=callbacks,
+                    verbose=0,
+                    checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+                    failure_config=tune.FailureConfig(max_failures=spec.resources.max_retries),
+                ),
+            )
+        else:
+            from sweeper.orchestrate.resume import restored_tuner
+
+            tuner = restored_tuner(sweep_dir, trainable, spec, scheduler, callbacks, max_concurrent)
         with StopSignals() as signals, progress:
             tuner.fit()
         if any(record.status in ("running", "pending") for record in recorder.records.values()):
@@ -253,5 +283,10 @@ def _run_locked(
     if not exit_code and rows and all(row["status"] == "errored" for row in rows):
         exit_code = 1
     return SweepOutcome(
-        sweep_dir=sweep_dir, rows=rows, steps_run=steps_run, steps_planned=steps_planned, exit_code=exit_code
+        sweep_dir=sweep_dir,
+        rows=rows,
+        steps_run=steps_run,
+        steps_planned=steps_planned,
+        param_names=param_names,
+        exit_code=exit_code,
     )

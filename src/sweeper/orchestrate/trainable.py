@@ -10,7 +10,7 @@ import shutil
 import tempfile
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,9 @@ class TrialContext:
     spec: dict[str, Any]  # SweepSpec.model_dump(mode="json"), paths made absolute by the driver
     metric: str
     mode: str
+    # Trials an earlier run of the sweep finished (ledger.jsonl), which Ray may queue again after a
+    # resume: trial_id -> (the objective the searcher was told, the error if it errored).
+    finished: dict[str, tuple[float | None, str]] = field(default_factory=dict)
 
 
 class RayReporter:
@@ -90,6 +93,10 @@ def sweep_trial(config: dict[str, Any], context: TrialContext) -> None:
     from sweeper.spec import SweepSpec
     from sweeper.trial.train import TrialConfig, run_trial
 
+    finished = context.finished.get(tune.get_context().get_trial_id())
+    if finished is not None:
+        replay_finished(*finished)
+        return
     spec = SweepSpec.model_validate(context.spec)
     settings = spec.trial_settings(config)
     cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0)
@@ -116,6 +123,16 @@ def sweep_trial(config: dict[str, Any], context: TrialContext) -> None:
         reporter.flush()  # the last points; a trial that raised loses at most flush_seconds of them
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def replay_finished(objective: float | None, error: str) -> None:
+    """A trial the sweep already finished ends at once as it ended then: the searcher is told its
+    result (or its error) exactly once, and nothing trains again."""
+    from ray import tune
+
+    if error:
+        raise TrialRaised(error)
+    tune.report({BATCH_KEY: [], **({OBJECTIVE: objective} if objective is not None else {})})
 
 
 def _restore_checkpoint(checkpoint: Any, work_dir: Path) -> Path | None:

@@ -77,6 +77,7 @@ class TrialRecord:
     wall_seconds: float | None = None
     points: list[dict[str, Any]] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)  # max_steps, samples_truncated, samples_dropped, num_eval, global_batch
+    objective: float | None = None  # what the searcher was told when the trial finished (replayed on resume)
 
     def summary(self, metric: str = "eval_macro_f1", checkpoints: dict[int, str] | None = None) -> dict[str, Any]:
         """The row's numbers. `checkpoints` maps a step to its checkpoint folder still on disk."""

@@ -5,7 +5,7 @@ trial sends the driver (`Batch`), parsed once there and shared by the pruner and
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 EVAL_FIELDS = ("eval_loss", "eval_label_loss", "eval_accuracy", "eval_macro_f1")
 
@@ -84,6 +84,23 @@ class Batch:
                 points.append(Point.from_mapping(entry))
             facts.update({name: entry[name] for name in FACT_FIELDS if entry.get(name) is not None})
         return cls(tuple(points), facts)
+
+
+def restart_step(recorded: Sequence[Point], new: Sequence[Point]) -> int | None:
+    """The step from which `new` (a report) restarts a run whose points so far are `recorded`, or
+    None when it continues it. A run resumed from a checkpoint reports again steps it reported
+    before: its first measured point is a step already recorded with a later one, or the same step
+    with the same kind of point (a train point and an eval point at one step are both kept; a
+    point of only a step, beside a checkpoint, repeats nothing)."""
+    first = next((point for point in new if point.is_train or point.is_eval), None)
+    if first is None:
+        return None
+    for point in recorded:
+        if point.step > first.step:
+            return first.step
+        if point.step == first.step and ((point.is_train and first.is_train) or (point.is_eval and first.is_eval)):
+            return first.step
+    return None
 
 
 @dataclass(frozen=True, slots=True)
