@@ -154,3 +154,16 @@ def test_misspelt_required_key_names_the_unknown_key_and_the_fix(tmp_path):
     assert "unknown key 'nmae'; did you mean 'name'?" in message
     assert "name is required but missing" in message
     assert message.startswith(str(tmp_path / "sweep.yaml") + ":")  # the misspelt key's line
+
+
+def test_cluster_address_is_checked_and_the_flag_wins(tmp_path):
+    from sweeper.orchestrate.sweep import cluster_address
+    from sweeper.spec import validate_spec
+
+    base = {"name": "c", "dataset": {"train": "t.jsonl", "labels": ["a", "b"]}}
+    spec = validate_spec({**base, "cluster": {"address": "10.0.0.5:6379"}})
+    assert cluster_address(spec, None) == "10.0.0.5:6379"
+    assert cluster_address(spec, "auto") == "auto"
+    assert cluster_address(validate_spec(base), None) is None
+    with pytest.raises(SweeperError, match=r"cluster\.address.*expected HOST:PORT.*'10\.0\.0\.5'"):
+        validate_spec({**base, "cluster": {"address": "10.0.0.5"}}, "s.yaml")

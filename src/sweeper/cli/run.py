@@ -16,7 +16,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("run", help="run a sweep", description=__doc__)
     add_spec_arguments(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace the results of an earlier sweep of this name")
-    parser.add_argument("--address", default=None, help="join a Ray cluster at this address (default: start Ray here)")
+    parser.add_argument(
+        "--address",
+        default=None,
+        help="join a Ray cluster at this address (HOST:PORT or auto; default: the spec's cluster.address, else start Ray here)",
+    )
     parser.add_argument("--num-cpus", type=int, default=None, help="CPUs Ray may use here (default: all)")
     parser.add_argument("--top", type=int, default=10, help="leaderboard rows to print at the end")
     parser.set_defaults(func=command)
@@ -25,10 +29,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def command(args: argparse.Namespace) -> int:
     spec = spec_from_args(args)
     from sweeper.orchestrate.preflight import preflight
-    from sweeper.orchestrate.sweep import run_sweep
+    from sweeper.orchestrate.sweep import cluster_address, run_sweep
 
     # Every input check before Ray starts: a mistake is one line and exit 2 within seconds.
-    checked = preflight(spec, local_devices=args.address is None)
+    address = cluster_address(spec, args.address)
+    checked = preflight(spec, local_devices=address is None)
     for warning in checked.data.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     worst = max(checked.overlength, key=lambda entry: entry.count, default=None)
@@ -39,7 +44,7 @@ def command(args: argparse.Namespace) -> int:
             "(samples_truncated, samples_dropped); `sweeper validate` shows where",
             file=sys.stderr,
         )
-    outcome = run_sweep(spec, overwrite=args.overwrite, address=args.address, num_cpus=args.num_cpus, checked=checked)
+    outcome = run_sweep(spec, overwrite=args.overwrite, address=address, num_cpus=args.num_cpus, checked=checked)
     return print_outcome(outcome, top=args.top)
 
 

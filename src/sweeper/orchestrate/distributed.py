@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from sweeper.orchestrate.trainable import RayReporter, TrialContext, _restore_checkpoint, replay_finished
+from sweeper.orchestrate.trainable import RayReporter, TrialContext, _restore_checkpoint, node_name, replay_finished
 
 # What the Tune trial itself holds while its workers train: no CPU (it only waits on them), and
 # one byte of memory, because Tune rejects a trial that asks for nothing.
@@ -38,7 +38,7 @@ class WorkerReporter(RayReporter):
     batch would differ between them); the checkpoint is rank 0's to upload."""
 
     def __init__(self, metric: str, mode: str, rank: int) -> None:
-        super().__init__(metric, mode, flush_seconds=0.0)
+        super().__init__(metric, mode, flush_seconds=0.0, node=node_name())
         self._rank = rank
 
     def _send(self, result: dict[str, Any], checkpoint: Path | None) -> None:

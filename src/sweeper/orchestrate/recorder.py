@@ -14,6 +14,7 @@ from sweeper.errors import SweeperError
 from sweeper.orchestrate.ledger import Ledger
 from sweeper.orchestrate.space import OBJECTIVE
 from sweeper.orchestrate.trainable import TrialRaised
+from sweeper.rules.point import merge_facts
 from sweeper.results.curves import write_curves
 from sweeper.results.leaderboard import TrialRecord, leaderboard_rows, write_leaderboard
 
@@ -85,7 +86,7 @@ class SweepRecorder(Callback):
             # the ones recorded after that checkpoint, so the curve has each step once.
             record.points = [point for point in record.points if point["step"] < restart]
         record.points.extend(point.as_dict() for point in batch.points)
-        record.facts.update(batch.facts)
+        merge_facts(record.facts, batch.facts)
         record.objective = result.get(OBJECTIVE, record.objective)
         record.wall_seconds = result.get("time_total_s", record.wall_seconds)
         self._changed()

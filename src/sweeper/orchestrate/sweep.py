@@ -25,6 +25,7 @@ from sweeper.results.store import (
     is_sweep_dir,
 )
 from sweeper.spec import SweepSpec
+from sweeper.spec.schema import ray_head
 
 if TYPE_CHECKING:
     from sweeper.orchestrate.resume import StoredSweep
@@ -86,7 +87,9 @@ def run_sweep(
     quiet: bool = False,
     checked: Preflight | None = None,
 ) -> SweepOutcome:
-    """Run a sweep; `checked` is the result of `preflight(spec)` when the caller already ran it."""
+    """Run a sweep; `checked` is the result of `preflight(spec)` when the caller already ran it.
+    `address` (the --address flag) wins over the spec's cluster.address."""
+    address = cluster_address(spec, address)
     if checked is None:
         checked = preflight(spec, local_devices=address is None)
     spec = absolute_paths(spec)
@@ -114,16 +117,23 @@ def run_sweep(
         return execute(spec, checked, sweep_dir, address=address, num_cpus=num_cpus, quiet=quiet)
 
 
+def cluster_address(spec: SweepSpec, flag: str | None) -> str | None:
+    """The Ray cluster a sweep joins: --address when given, else the spec's cluster.address."""
+    return flag if flag is not None else spec.cluster.address
+
+
 def check_reachable(address: str, timeout: float | None = None) -> None:
     """A Ray head that does not answer fails in seconds with one line, not minutes of retries."""
     import socket
     import time
 
-    if address == "auto" or "://" in address:
+    try:
+        head = ray_head(address)
+    except ValueError as error:
+        raise SweeperError(f"--address {address}: {error}") from None
+    if head is None:
         return  # Ray finds "auto" itself; a ray:// client address is Ray Client's to check
-    host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
-        raise SweeperError(f"--address {address}: expected HOST:PORT of a Ray head (e.g. 10.0.0.5:6379) or auto")
+    host, port = head
     deadline = time.monotonic() + (REACH_TIMEOUT_S if timeout is None else timeout)
     while True:
         try:

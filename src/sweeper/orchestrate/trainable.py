@@ -49,8 +49,9 @@ class RayReporter:
     as it comes.
     """
 
-    def __init__(self, metric: str, mode: str, flush_seconds: float = 1.0) -> None:
+    def __init__(self, metric: str, mode: str, flush_seconds: float = 1.0, node: str | None = None) -> None:
         self._metric = metric
+        self._node = {"node": node} if node is not None else {}
         self._sign = 1.0 if mode == "max" else -1.0
         self._best: float | None = None
         self._flush_seconds = flush_seconds
@@ -62,7 +63,7 @@ class RayReporter:
         if value is not None and math.isfinite(value):
             if self._best is None or self._sign * value > self._sign * self._best:
                 self._best = float(value)
-        self._pending.append(dict(metrics))
+        self._pending.append({**metrics, **self._node})
         if checkpoint is not None or time.monotonic() - self._last_flush >= self._flush_seconds:
             self.flush(checkpoint)
 
@@ -83,6 +84,18 @@ class RayReporter:
             tune.report(result)
         else:
             tune.report(result, checkpoint=tune.Checkpoint.from_directory(str(checkpoint)))
+
+
+def node_name() -> str:
+    """The Ray node this process runs on, by the name `ray start --node-name` gave it (default:
+    the node's IP address)."""
+    import ray
+
+    node_id = ray.get_runtime_context().get_node_id()
+    for node in ray.nodes():
+        if node["NodeID"] == node_id:
+            return str(node.get("NodeName") or node.get("NodeManagerAddress") or node_id)
+    return node_id
 
 
 def sweep_trial(config: dict[str, Any], context: TrialContext) -> None:
@@ -113,7 +126,7 @@ def sweep_trial(config: dict[str, Any], context: TrialContext) -> None:
             output_dir=work_dir,
             num_threads=max(1, int(cpus)),
         )
-        reporter = RayReporter(context.metric, context.mode)
+        reporter = RayReporter(context.metric, context.mode, node=node_name())
         try:
             run_trial(trial_config, reporter, resume_from=resume_from)
         except Exception as error:

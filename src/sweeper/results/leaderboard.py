@@ -50,6 +50,8 @@ SUMMARY_COLUMNS = (
     "num_eval",
     "adapter_path",
     "global_batch",
+    "resumed_from",
+    "node",
 )
 
 TEST_KEYS = ("test_accuracy", "test_macro_f1")
@@ -76,7 +78,7 @@ class TrialRecord:
     error: str = ""
     wall_seconds: float | None = None
     points: list[dict[str, Any]] = field(default_factory=list)
-    facts: dict[str, Any] = field(default_factory=dict)  # max_steps, samples_truncated, samples_dropped, num_eval, global_batch
+    facts: dict[str, Any] = field(default_factory=dict)  # sweeper.rules.point.FACT_FIELDS
     objective: float | None = None  # what the searcher was told when the trial finished (replayed on resume)
 
     def summary(self, metric: str = "eval_macro_f1", checkpoints: dict[int, str] | None = None) -> dict[str, Any]:
@@ -120,6 +122,8 @@ class TrialRecord:
             "num_eval": num_eval,
             "adapter_path": adapter,
             "global_batch": self.facts.get("global_batch"),
+            "resumed_from": self.facts.get("resumed_from"),
+            "node": self.facts.get("node"),
         }
 
 

@@ -10,7 +10,16 @@ from typing import Any, Mapping, Sequence
 EVAL_FIELDS = ("eval_loss", "eval_label_loss", "eval_accuracy", "eval_macro_f1")
 
 # Facts a trial states in every report, so the driver knows them even if the trial is pruned early.
-FACT_FIELDS = ("max_steps", "steps_per_epoch", "samples_truncated", "samples_dropped", "num_eval", "global_batch")
+# `resumed_from`: the checkpoint step its latest attempt started from (0: from scratch);
+# `node`: the Ray node its latest attempt runs on (rank 0's, for a data-parallel trial).
+FACT_FIELDS = (
+    "max_steps", "steps_per_epoch", "samples_truncated", "samples_dropped", "num_eval", "global_batch",
+    "resumed_from", "node",
+)
+# Facts whose earlier values are kept when they change: a trial that lost its node and went on
+# elsewhere shows both nodes ("worker-1 > head"), so placement and moves can be read afterwards.
+HISTORY_FACTS = ("node",)
+HISTORY_SEPARATOR = " > "
 
 BATCH_KEY = "points"  # a report may carry a batch of points under this key, oldest first
 
@@ -101,6 +110,16 @@ def restart_step(recorded: Sequence[Point], new: Sequence[Point]) -> int | None:
         if point.step == first.step and ((point.is_train and first.is_train) or (point.is_eval and first.is_eval)):
             return first.step
     return None
+
+
+def merge_facts(recorded: dict[str, Any], stated: Mapping[str, Any]) -> None:
+    """Update a trial's recorded facts with the ones a report stated (see HISTORY_FACTS)."""
+    for name, value in stated.items():
+        before = recorded.get(name)
+        if name in HISTORY_FACTS and before is not None:
+            latest = str(before).split(HISTORY_SEPARATOR)[-1]
+            value = before if latest == str(value) else f"{before}{HISTORY_SEPARATOR}{value}"
+        recorded[name] = value
 
 
 @dataclass(frozen=True, slots=True)

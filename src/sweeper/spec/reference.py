@@ -12,7 +12,9 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from sweeper.spec.llamafactory import flag_table
-from sweeper.spec.schema import DatasetSpec, ResourcesSpec, SearchSpec, SweepSpec, TemplateSpec, TrackingSpec, TrainSettings
+from sweeper.spec.schema import (
+    ClusterSpec, DatasetSpec, ResourcesSpec, SearchSpec, SweepSpec, TemplateSpec, TrackingSpec, TrainSettings,
+)
 
 SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("(top level)", SweepSpec),
@@ -22,15 +24,16 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("search", SearchSpec),
     ("resources", ResourcesSpec),
     ("tracking", TrackingSpec),
+    ("cluster", ClusterSpec),
 ]
-NESTED = {"dataset", "train", "search", "resources", "template", "tracking"}
+NESTED = {"dataset", "train", "search", "resources", "template", "tracking", "cluster"}
 
 
 def _default(field: Any) -> str:
     if field.default is PydanticUndefined and field.default_factory is None:
         return "required"
     if field.default_factory is not None:
-        return "see below" if field.default_factory in (TemplateSpec, TrainSettings, SearchSpec, ResourcesSpec, TrackingSpec) else "{}"
+        return "see below" if field.default_factory in (TemplateSpec, TrainSettings, SearchSpec, ResourcesSpec, TrackingSpec, ClusterSpec) else "{}"
     value = field.default
     if value is None:
         return "none"

@@ -374,6 +374,34 @@ class ResourcesSpec(_Strict):
     )
 
 
+class ClusterSpec(_Strict):
+    """Where the trials run: a Ray cluster that already runs, or Ray started on this machine."""
+
+    address: str | None = Field(
+        None,
+        description="A running Ray cluster's head (HOST:PORT, auto, or ray://HOST:PORT), as `sweeper run --address`, "
+        "which wins over it; none: start Ray on this machine.",
+    )
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, address: str | None) -> str | None:
+        if address is not None:
+            ray_head(address)  # raises ValueError naming the expected forms
+        return address
+
+
+def ray_head(address: str) -> tuple[str, int] | None:
+    """The (host, port) of a Ray head address, None for `auto` and `ray://` client addresses
+    (Ray resolves those itself); ValueError for anything else."""
+    if address == "auto" or address.startswith("ray://"):
+        return None
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"expected HOST:PORT of a Ray head (e.g. 10.0.0.5:6379), auto or ray://HOST:PORT, got {address!r}")
+    return host, int(port)
+
+
 class TrackingSpec(_Strict):
     """Where every raw point goes besides the sweep folder: one run per trial, grouped by sweep."""
 
@@ -408,6 +436,7 @@ class SweepSpec(_Strict):
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec, description="Per-trial resources.")
     pruner: PrunerSpec = Field(default_factory=PrunerSpec, description="Convergence-rule settings.")
     tracking: TrackingSpec = Field(default_factory=TrackingSpec, description="Trackers: TensorBoard, MLflow, W&B.")
+    cluster: ClusterSpec = Field(default_factory=ClusterSpec, description="Where the trials run.")
 
     # Where the spec was read from (sweeper.spec.loader.SpecOrigin), so checks made after loading
     # (files, devices, data) can name the file and line of the key they are about.

@@ -19,7 +19,8 @@ Reports (one dict per call; keys as in sweeper.rules.point.Point, plus extras):
 - every report also states the trial's facts: `max_steps`, `steps_per_epoch`,
   `samples_truncated`, `samples_dropped`, `num_eval` (the eval rows each evaluation scores),
   `global_batch` (examples per optimizer step: per_device_train_batch_size x
-  gradient_accumulation_steps x ranks).
+  gradient_accumulation_steps x ranks), `resumed_from` (the checkpoint step this run started
+  from; 0 from scratch).
 
 Checkpoints are HF Trainer checkpoints (adapter, optimizer, scheduler, RNG, trainer_state with the
 data position, plus `sweeper_state.json` with the open logging window) in
@@ -272,6 +273,7 @@ def _open_session(
         "samples_dropped": prepared.report.dropped,
         "num_eval": len(prepared.eval.features),
         "global_batch": batch * settings.gradient_accumulation_steps,
+        "resumed_from": step if resume_from is not None and step is not None else 0,
     }
     session = ReportSession(reporter, prepared.include_explanation, facts, across_ranks=world_size > 1)
     if resume_from is not None and step is not None:
