@@ -20,7 +20,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="KEY.PATH=VALUE",
         help="search.num_samples=N (extend the sweep) or resources.max_retries=N (repeatable)",
     )
-    parser.add_argument("--address", default=None, help="join a Ray cluster at this address (default: start Ray here)")
+    parser.add_argument("--address", default=None, help="join a Ray cluster at this address (default: the spec's cluster.address, else start Ray here)")
     parser.add_argument("--num-cpus", type=int, default=None, help="CPUs Ray may use here (default: all)")
     parser.add_argument("--top", type=int, default=10, help="leaderboard rows to print at the end")
     parser.set_defaults(func=command)

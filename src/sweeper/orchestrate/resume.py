@@ -23,7 +23,7 @@ from sweeper.spec import SweepSpec, load_spec
 from sweeper.spec.loader import parse_override
 
 # What `resume --set` may change: none of it changes what a finished trial means.
-RESUMABLE_KEYS = ("search.num_samples", "resources.max_retries")
+RESUMABLE_KEYS = ("search.num_samples", "resources.max_retries", "cluster.address")
 RAY_SNAPSHOT = "tuner.pkl"  # Ray's run configuration, written when the sweep's Tuner was made
 
 
@@ -105,11 +105,12 @@ def resume_sweep(
 ) -> Any:
     """Continue the sweep in `sweep_dir`; returns its SweepOutcome."""
     from sweeper.orchestrate.preflight import preflight
-    from sweeper.orchestrate.sweep import check_reachable, execute
+    from sweeper.orchestrate.sweep import check_reachable, cluster_address, execute
 
     overrides = list(overrides)
     sweep_dir = Path(sweep_dir).resolve()
     spec = resume_spec(sweep_dir, overrides)
+    address = cluster_address(spec, address)
     checked = preflight(spec, local_devices=address is None)
     if address is not None:
         check_reachable(address)
