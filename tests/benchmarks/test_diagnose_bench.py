@@ -29,5 +29,5 @@ def test_scores_every_divergence_caught_no_healthy_holdout_run_flagged():
     for part in PARTS:
         assert scores[part]["divergence_missed"] == 0
         assert scores[part]["right"] >= 0.9 * scores[part]["total"], markdown(scores)
-    assert scores["holdout"]["healthy_flagged"] == 0
+    assert scores["holdout"]["healthy_flagged"] == 0 and scores["tune"]["healthy_flagged"] == 0
     assert "| label \\ verdict |" in markdown(scores)
