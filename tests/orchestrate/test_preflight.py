@@ -137,3 +137,16 @@ def test_a_local_model_is_counted_with_its_own_tokenizer(tmp_path, demo_data):
     counts = [(e.cutoff_len, e.include_explanation, e.count) for e in preflight(local).overlength]
     assert counts == [(e.cutoff_len, e.include_explanation, e.count) for e in preflight(builtin).overlength]
     assert any(count for _, _, count in counts)
+
+
+def test_gpu_check_counts_a_gpu_per_data_parallel_worker(demo_data, tmp_path):
+    import torch
+
+    data = spec_dict(demo_data, tmp_path)
+    data["resources"] = {"gpu": 0.5, "workers_per_trial": 2}
+    spec = validate_spec(data)
+    if torch.cuda.device_count() >= 2:
+        check_devices(spec)  # two GPUs: one per worker
+        return
+    with pytest.raises(SweeperError, match=r"resources\.gpu: each trial asks for 0\.5 GPU x 2 workers \(a GPU per worker: 2\)"):
+        check_devices(spec)

@@ -12,6 +12,8 @@ torch only when the spec asks for a GPU or mixed precision.
 
 from __future__ import annotations
 
+import math
+
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -241,10 +243,14 @@ def check_devices(spec: SweepSpec, *, local: bool = True) -> None:
             f"{spec.locate(*at)}: {name} needs a CUDA GPU and this machine has none; "
             f"set train.{name}: false (or --set train.{name}=false) to train in fp32 on the CPU"
         )
-    if visible < gpus:
+    workers = spec.resources.workers_per_trial
+    # NCCL refuses two ranks of one trial on the same device: each worker needs a GPU of its own.
+    needed = gpus if workers == 1 else workers * math.ceil(gpus)
+    if visible < needed:
         have = "no CUDA GPU" if visible == 0 else f"{visible} CUDA GPU{'s' if visible > 1 else ''}"
+        asks = f"{gpus:g} GPU" if workers == 1 else f"{gpus:g} GPU x {workers} workers (a GPU per worker: {needed:g})"
         raise SweeperError(
-            f"{spec.locate('resources', 'gpu')}: each trial asks for {gpus:g} GPU but this machine has {have}; "
+            f"{spec.locate('resources', 'gpu')}: each trial asks for {asks} but this machine has {have}; "
             "lower resources.gpu (0 trains on the CPU), or join a cluster that has them (--address)"
         )
 
