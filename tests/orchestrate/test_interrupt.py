@@ -130,6 +130,13 @@ def test_first_signal_stops_cleanly_and_marks_trials_interrupted(tmp_path, demo_
     state = max(folder.glob("experiment_state-*.json"), key=lambda p: p.stat().st_mtime)
     assert state.stat().st_size > 0
     assert f"Continue with: sweeper resume {folder}" in out
+    # each trial in flight saved a checkpoint at the step it reached (no point recorded after it,
+    # whatever save_steps says): a resume loses no training
+    from sweeper.results.leaderboard import kept_checkpoints
+
+    for row in rows:
+        if row["status"] == "interrupted" and row["steps_done"]:
+            assert max(kept_checkpoints(folder / f"trial_{row['trial_id']}"), default=0) >= int(row["steps_done"]), row
 
     # and `resume` finishes it: every trial of the sweep once, none still interrupted
     resumed = subprocess.run(

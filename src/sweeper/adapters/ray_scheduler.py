@@ -41,6 +41,7 @@ class ConvergenceScheduler(FIFOScheduler):
         self._restarts: dict[str, int | None] = {}  # the step the last report restarted from, if it did
         self._history: dict[str, list[Point]] = {}  # every point judged, per trial in flight
         self._restored: set[str] = set()  # completed trials restored from the sweep's files
+        self._held = False
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
         # Ray calls the scheduler before the callbacks: the report is parsed here, once, and the
@@ -71,6 +72,13 @@ class ConvergenceScheduler(FIFOScheduler):
                 self._pruned[trial_id] = point.step
                 return True
         return False
+
+    def hold(self) -> None:
+        """Start no more trials (the sweep is stopping); those in flight go on."""
+        self._held = True
+
+    def choose_trial_to_run(self, tune_controller: Any) -> Any:
+        return None if self._held else super().choose_trial_to_run(tune_controller)
 
     def last_batch(self, trial_id: str) -> Batch:
         """The trial's last report as parsed by `on_trial_result`."""

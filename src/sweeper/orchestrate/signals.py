@@ -1,14 +1,14 @@
 """The first Ctrl-C or SIGTERM stops a sweep cleanly; the exit code says which one came.
 
-Ray Tune writes its final experiment snapshot on SIGINT, but `ray.init` answers SIGTERM (what
-Kubernetes and Slurm send) with `sys.exit`, which skips that snapshot. So SIGTERM is turned into
-the SIGINT Ray handles. Ray restores the previous SIGINT handler after the first one, so a second
-Ctrl-C raises KeyboardInterrupt at once.
+While Ray runs the sweep (`graceful`, set by sweeper.orchestrate.graceful_stop), the first signal
+is only noted: the graceful stop has the trials checkpoint, then stops Ray. Ray's own SIGINT
+handler is off (TUNE_DISABLE_SIGINT_HANDLER), and `ray.init` answers SIGTERM (what Kubernetes and
+Slurm send) with `sys.exit`, which would skip Ray's final snapshot: both come here. Before or after
+that, and for a second signal at any time, KeyboardInterrupt ends it at once.
 """
 
 from __future__ import annotations
 
-import os
 import signal
 from types import FrameType
 
@@ -20,6 +20,7 @@ class StopSignals:
 
     def __init__(self) -> None:
         self.received: signal.Signals | None = None
+        self.graceful = False
         self._previous: dict[int, object] = {}
 
     def __enter__(self) -> "StopSignals":
@@ -32,14 +33,10 @@ class StopSignals:
             signal.signal(number, handler)  # type: ignore[arg-type]
 
     def _handle(self, number: int, frame: FrameType | None) -> None:
-        # Reached before Ray's fit() installs its own SIGINT handler, or for SIGTERM at any time.
-        if self.received is not None and number == signal.SIGINT:
-            raise KeyboardInterrupt
+        first = self.received is None
         self.received = self.received or signal.Signals(number)
-        if number == signal.SIGTERM:
-            os.kill(os.getpid(), signal.SIGINT)  # Ray's handler if fit() runs, else ours: stop cleanly
-        else:
-            raise KeyboardInterrupt  # before fit(): nothing has run yet
+        if not (first and self.graceful):
+            raise KeyboardInterrupt
 
     def note_sigint(self) -> None:
         if self.received is None:

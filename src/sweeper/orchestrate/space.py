@@ -14,6 +14,9 @@ from typing import Any
 from sweeper.spec import Dimension, SearchSpec
 
 OBJECTIVE = "objective"  # what the searcher sees: the best value of the spec's metric so far
+# Sent with each checkpoint: the spec's metric at its step, so Ray keeps each trial's best
+# checkpoint beside its latest; the worst possible value when no eval ran at that step.
+CHECKPOINT_SCORE = "checkpoint_score"
 
 
 CONDITIONAL = {"explanation_position": "include_explanation"}  # setting -> the boolean it only matters under

@@ -15,7 +15,7 @@ import yaml
 from sweeper.errors import SweeperError
 from sweeper.orchestrate.preflight import Preflight, preflight
 from sweeper.orchestrate.progress import Progress
-from sweeper.orchestrate.space import planned_trials, searcher, tune_param_space
+from sweeper.orchestrate.space import CHECKPOINT_SCORE, planned_trials, searcher, tune_param_space
 from sweeper.results.store import (
     MARKER,
     SweepLock,
@@ -43,6 +43,8 @@ _RAY_QUIET_ENV = {
     # Ray's experiment snapshot at most a second old (by default up to 10 s or more): a trial made
     # and finished between two snapshots would be unknown to a resume, and suggested again.
     "TUNE_GLOBAL_CHECKPOINT_S": "1",
+    # Ctrl-C is sweeper's (sweeper.orchestrate.graceful_stop), which stops Ray after checkpoints.
+    "TUNE_DISABLE_SIGINT_HANDLER": "1",
 }
 
 REACH_TIMEOUT_S = 30.0  # how long `--address` may take to answer before the sweep gives up
@@ -186,6 +188,7 @@ def execute(
     logging.getLogger("ray.tune").setLevel(logging.CRITICAL)
 
     from sweeper.adapters.ray_scheduler import ConvergenceScheduler
+    from sweeper.orchestrate.graceful_stop import GracefulStop, stop_flag
     from sweeper.orchestrate.held_out import score_best_on_test
     from sweeper.orchestrate.recorder import SweepRecorder
     from sweeper.orchestrate.signals import StopSignals
@@ -229,11 +232,13 @@ def execute(
             f"sweep {spec.name}: {planned_trials(spec.search)} trials ({spec.search.algorithm}), "
             f"Ray sees {cpus:g} CPUs / {gpus:g} GPUs -> up to {in_flight} in flight; results in {sweep_dir}"
         )
+        flag = stop_flag()
         context = TrialContext(
             spec=spec.model_dump(mode="json"),
             metric=spec.search.metric,
             mode=mode,
             finished=stored.replays() if stored is not None else {},
+            stop_flag=flag,
         )
         if workers > 1:
             from sweeper.orchestrate.distributed import DRIVER_RESOURCES, distributed_trial
@@ -246,7 +251,12 @@ def execute(
                 tune.with_parameters(sweep_trial, context=context),
                 {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu},
             )
-        callbacks = [recorder, TrackingCallback(sweep_dir, spec.name, param_names, scheduler, spec.tracking)]
+        signals = StopSignals()
+        callbacks = [
+            recorder,
+            TrackingCallback(sweep_dir, spec.name, param_names, scheduler, spec.tracking),
+            GracefulStop(signals, flag, hold=scheduler.hold, say=progress.say),
+        ]
         max_concurrent = in_flight if workers > 1 else spec.search.max_concurrent
         if stored is None:
             tuner = tune.Tuner(
@@ -266,7 +276,10 @@ def execute(
                     storage_path=str(spec.storage),
                     callbacks=callbacks,
                     verbose=0,
-                    checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+                    # Ray keeps the latest checkpoint too: so each trial keeps its best and its latest.
+                    checkpoint_config=tune.CheckpointConfig(
+                        num_to_keep=1, checkpoint_score_attribute=CHECKPOINT_SCORE, checkpoint_score_order=mode
+                    ),
                     failure_config=tune.FailureConfig(max_failures=spec.resources.max_retries),
                 ),
             )
@@ -274,10 +287,10 @@ def execute(
             from sweeper.orchestrate.resume import restored_tuner
 
             tuner = restored_tuner(sweep_dir, trainable, spec, scheduler, callbacks, max_concurrent)
-        with StopSignals() as signals, progress:
+        with signals, progress:
             tuner.fit()
         if any(record.status in ("running", "pending") for record in recorder.records.values()):
-            signals.note_sigint()  # Ray's own handler took the first Ctrl-C
+            signals.note_sigint()  # Ray was interrupted from outside (its SIGUSR1)
             recorder.mark_interrupted()
         recorder.flush()
         if not signals.exit_code and score_best_on_test(spec, recorder.records, sweep_dir):

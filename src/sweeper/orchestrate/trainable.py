@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sweeper.orchestrate.space import OBJECTIVE
+from sweeper.orchestrate.space import CHECKPOINT_SCORE, OBJECTIVE
 from sweeper.rules.point import BATCH_KEY
 
 
@@ -36,6 +36,7 @@ class TrialContext:
     # Trials an earlier run of the sweep finished (ledger.jsonl), which Ray may queue again after a
     # resume: trial_id -> (the objective the searcher was told, the error if it errored).
     finished: dict[str, tuple[float | None, str]] = field(default_factory=dict)
+    stop_flag: Any = None  # sweeper.orchestrate.graceful_stop's flag, set when the sweep is stopping
 
 
 class RayReporter:
@@ -49,7 +50,12 @@ class RayReporter:
     as it comes.
     """
 
-    def __init__(self, metric: str, mode: str, flush_seconds: float = 1.0, node: str | None = None) -> None:
+    def __init__(
+        self, metric: str, mode: str, flush_seconds: float = 1.0, node: str | None = None, stop_flag: Any = None
+    ) -> None:
+        self._stop_flag = stop_flag  # sweeper.orchestrate.graceful_stop's flag: is the sweep stopping?
+        self._stopping = False
+        self._last_poll = time.monotonic()
         self._metric = metric
         self._node = {"node": node} if node is not None else {}
         self._sign = 1.0 if mode == "max" else -1.0
@@ -57,12 +63,14 @@ class RayReporter:
         self._flush_seconds = flush_seconds
         self._pending: list[dict[str, Any]] = []
         self._last_flush = time.monotonic()
+        self._last_eval: tuple[int, float] | None = None  # (step, value) of the latest eval of the metric
 
     def report(self, metrics: dict[str, Any], checkpoint: Path | None = None) -> None:
         value = metrics.get(self._metric)
         if value is not None and math.isfinite(value):
             if self._best is None or self._sign * value > self._sign * self._best:
                 self._best = float(value)
+            self._last_eval = (int(metrics["step"]), float(value))
         self._pending.append({**metrics, **self._node})
         if checkpoint is not None or time.monotonic() - self._last_flush >= self._flush_seconds:
             self.flush(checkpoint)
@@ -73,9 +81,22 @@ class RayReporter:
         result = {**self._pending[-1], BATCH_KEY: self._pending}
         if self._best is not None:
             result[OBJECTIVE] = self._best
+        if checkpoint is not None:
+            scored = self._last_eval is not None and self._last_eval[0] == result.get("step")
+            result[CHECKPOINT_SCORE] = self._last_eval[1] if scored else -self._sign * math.inf
         self._pending = []
         self._last_flush = time.monotonic()
         self._send(result, checkpoint)
+
+    def stop_requested(self) -> bool:
+        """True once the sweep is stopping; asked of the driver at most every flush_seconds."""
+        if self._stop_flag is not None and not self._stopping:
+            if time.monotonic() - self._last_poll >= self._flush_seconds:
+                import ray
+
+                self._last_poll = time.monotonic()
+                self._stopping = bool(ray.get(self._stop_flag.is_set.remote()))
+        return self._stopping
 
     def _send(self, result: dict[str, Any], checkpoint: Path | None) -> None:
         from ray import tune
@@ -126,14 +147,19 @@ def sweep_trial(config: dict[str, Any], context: TrialContext) -> None:
             output_dir=work_dir,
             num_threads=max(1, int(cpus)),
         )
-        reporter = RayReporter(context.metric, context.mode, node=node_name())
+        reporter = RayReporter(context.metric, context.mode, node=node_name(), stop_flag=context.stop_flag)
         try:
-            run_trial(trial_config, reporter, resume_from=resume_from)
+            summary = run_trial(trial_config, reporter, resume_from=resume_from)
         except Exception as error:
             raised.parent.mkdir(parents=True, exist_ok=True)
             raised.write_text(traceback.format_exception_only(error)[-1].strip(), encoding="utf-8")
             raise
         reporter.flush()  # the last points; a trial that raised loses at most flush_seconds of them
+        if summary.steps_done < summary.max_steps and reporter.stop_requested():
+            # Saved at the step the sweep stopped: stay in flight (not completed) until Ray stops,
+            # so that its snapshot holds this trial as interrupted, with that checkpoint.
+            while True:
+                time.sleep(1.0)
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
 

@@ -76,6 +76,7 @@ class FlowCallback(TrainerCallback):
         self.settings = settings
         self.output_dir = output_dir
         self.keep = keep
+        self.stopping = False
 
     def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001
         self.session.window_started = time.perf_counter()  # throughput counts training only
@@ -91,9 +92,15 @@ class FlowCallback(TrainerCallback):
             control.should_save = True
         if step >= state.max_steps:
             control.should_log = True  # the last, possibly partial, window
+        if self.session.stop_requested():
+            # The sweep is stopping: a checkpoint at this step, then the end, so a resume loses nothing.
+            control.should_save = self.session.last_save_step != step
+            control.should_training_stop = self.stopping = True
         return control
 
     def on_epoch_end(self, args, state, control, **kwargs):  # noqa: ANN001
+        if self.stopping:
+            return control  # no epoch-end eval for a run that stops mid-epoch to be resumed
         if self.session.last_eval_step != state.global_step and not control.should_evaluate:
             control.should_evaluate = True
         if self.session.last_save_step != state.global_step:

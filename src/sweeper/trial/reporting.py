@@ -12,6 +12,9 @@ from sweeper.trial.losses import LossTotals, LossWindow
 
 
 class Reporter(Protocol):
+    """Where a trial's points go. A reporter may also answer `stop_requested() -> bool`: True
+    once the sweep is stopping, and the trial then saves a checkpoint at its next step and ends."""
+
     def report(self, metrics: dict[str, Any], checkpoint: Path | None = None) -> None: ...
 
 
@@ -59,6 +62,11 @@ class ReportSession:
         self.final_label_loss: float | None = None
         self.final_eval_label_loss: float | None = None
         self.train_tokens = 0
+
+    def stop_requested(self) -> bool:
+        """Whether the sweep asked this trial to save and end (see `Reporter`)."""
+        asked = getattr(self.reporter, "stop_requested", None)
+        return bool(asked()) if asked is not None else False
 
     def reopen(self, window: LossTotals, step: int) -> None:
         """Continue from a checkpoint: its open window, and nothing to evaluate or save at its step."""
