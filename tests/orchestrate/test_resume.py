@@ -17,7 +17,9 @@ import pytest
 import yaml
 
 from sweeper.cli import main
-from sweeper.results.leaderboard import kept_checkpoints
+from pyarrow.fs import LocalFileSystem
+
+from sweeper.orchestrate.persisted import persisted_checkpoints
 
 LOGGING_STEPS = 1
 TRIALS = 6
@@ -61,7 +63,10 @@ def sweeper(*args, **popen):
 
 def kill_everything(driver):
     """SIGKILL the driver and every process it started (Ray's head, raylet, trial workers)."""
-    processes = [psutil.Process(driver.pid), *psutil.Process(driver.pid).children(recursive=True)]
+    try:
+        processes = [psutil.Process(driver.pid), *psutil.Process(driver.pid).children(recursive=True)]
+    except psutil.NoSuchProcess:  # it had ended: the loop's assertion says why
+        processes = []
     for process in processes:
         try:
             process.kill()
@@ -93,10 +98,10 @@ def points_on_disk(folder):
 
 
 def mid_trial(folder, finished_at_start):
-    """A trial in flight has a checkpoint in the first half of its 12 steps."""
+    """A trial in flight has a whole checkpoint in the first half of its 12 steps."""
     finished = ledger_ids(folder)
     for trial in folder.glob("trial_*"):
-        steps = kept_checkpoints(trial)
+        steps = [step for step, _ in persisted_checkpoints(LocalFileSystem(), str(trial))]
         if trial.name[6:] not in finished and steps and max(steps) <= 6:
             return True
     return False
@@ -134,15 +139,9 @@ def check_completed(folder, before):
 
 
 def resumed_from_a_checkpoint(folder):
-    """Trials Ray restarted from a checkpoint: a result that is the first since a restore (its
-    `iterations_since_restore` is 1) but not the trial's first, and whose points do not begin at step 1."""
-    resumed = []
-    for trial in folder.glob("trial_*"):
-        for result in training_results(folder, trial.name[6:]):
-            restarted = result["iterations_since_restore"] == 1 and result["training_iteration"] > 1
-            if restarted and result["points"][0]["step"] > LOGGING_STEPS:
-                resumed.append(trial.name)
-    return resumed
+    """Trials whose latest attempt started from a checkpoint (the step the trial states as `resumed_from`)."""
+    rows = list(csv.DictReader(open(folder / "leaderboard.csv", newline="")))
+    return [row["trial_id"] for row in rows if row["resumed_from"] and int(float(row["resumed_from"])) > 0]
 
 
 @pytest.mark.slow

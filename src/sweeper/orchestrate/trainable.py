@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sweeper.orchestrate.persisted import newest_checkpoint
 from sweeper.orchestrate.space import CHECKPOINT_SCORE, OBJECTIVE
 from sweeper.rules.point import BATCH_KEY
 
@@ -139,7 +140,7 @@ def sweep_trial(config: dict[str, Any], context: TrialContext) -> None:
         raise TrialRaised(raised.read_text(encoding="utf-8"))
     work_dir = Path(tempfile.mkdtemp(prefix="sweeper-trial-"))
     try:
-        resume_from = _restore_checkpoint(tune.get_checkpoint(), work_dir)
+        resume_from = _restore_checkpoint(newest_checkpoint(tune.get_checkpoint()), work_dir)
         trial_config = TrialConfig(
             model=spec.model,
             dataset=spec.dataset,

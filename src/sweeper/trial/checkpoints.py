@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sweeper.errors import SweeperError
 
-STATE_FILE = "sweeper_state.json"  # sweeper's part of a checkpoint: the open logging window
+STATE_FILE = "sweeper_state.json"  # sweeper's part of a checkpoint: the open logging window, its files
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
 
@@ -46,3 +46,24 @@ def discard_later(output_dir: Path, resume_from: Path, step: int) -> None:
     for later, path in checkpoints(output_dir):
         if later > step and path.resolve() != resume_from.resolve():
             shutil.rmtree(path, ignore_errors=True)
+
+
+def file_sizes(folder: Path) -> dict[str, int]:
+    """Relative path -> size of every file in a checkpoint folder but sweeper's state file: written
+    into that file, they tell a complete copy of the checkpoint from one cut off mid-copy."""
+    folder = Path(folder)
+    return {
+        path.relative_to(folder).as_posix(): path.stat().st_size
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and path.name != STATE_FILE
+    }
+
+
+def is_complete(state: dict, sizes: dict[str, int]) -> bool:
+    """Whether a copy of a checkpoint whose files have `sizes` holds every file its state file
+    (already parsed: a cut-off JSON file does not parse) lists, at full size. A checkpoint written
+    before sweeper listed its files counts as incomplete: nothing proves it whole."""
+    listed = state.get("files")
+    if not isinstance(listed, dict) or not listed:
+        return False
+    return all(sizes.get(name) == size for name, size in listed.items())

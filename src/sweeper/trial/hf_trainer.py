@@ -16,7 +16,7 @@ import torch
 from transformers import PrinterCallback, ProgressCallback, Trainer, TrainerCallback, TrainingArguments
 
 from sweeper.spec.schema import TrainSettings
-from sweeper.trial.checkpoints import STATE_FILE, keep_latest
+from sweeper.trial.checkpoints import STATE_FILE, file_sizes, keep_latest
 from sweeper.trial.evaluate import EvalPlan, evaluate
 from sweeper.trial.losses import segment_losses
 from sweeper.trial.reporting import ReportSession
@@ -111,7 +111,8 @@ class FlowCallback(TrainerCallback):
         path = self.output_dir / f"checkpoint-{state.global_step}"
         window = self.session.window.read()  # on every rank: with several, a collective
         if state.is_world_process_zero:
-            (path / STATE_FILE).write_text(json.dumps({"window": window.state()}))
+            own = {"window": window.state(), "files": file_sizes(path)}
+            (path / STATE_FILE).write_text(json.dumps(own))
             keep_latest(self.output_dir, self.keep)
         self.session.last_save_step = state.global_step
         self.session.flush(path)
