@@ -4,22 +4,16 @@ checkpoints with each step once, and the leaderboard agrees with the curves."""
 
 import csv
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-import psutil
 import pyarrow.parquet as pq
 import pytest
 import yaml
-
-from sweeper.cli import main
 from pyarrow.fs import LocalFileSystem
 
-from sweeper.orchestrate.persisted import persisted_checkpoints
+from sweep_processes import kill_everything, sweeper
+from sweeper.cli import main
+from sweeper.results.stored_checkpoints import persisted_checkpoints
 
 LOGGING_STEPS = 1
 TRIALS = 6
@@ -51,29 +45,6 @@ def spec_dict(tmp_path, demo_data, num_samples=TRIALS):
         },
         "resources": {"cpu": 1},
     }
-
-
-def sweeper(*args, **popen):
-    env = {key: value for key, value in os.environ.items() if key != "RAY_ADDRESS"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "sweeper", *args, "--num-cpus", "2"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True, **popen,
-    )
-
-
-def kill_everything(driver):
-    """SIGKILL the driver and every process it started (Ray's head, raylet, trial workers)."""
-    try:
-        processes = [psutil.Process(driver.pid), *psutil.Process(driver.pid).children(recursive=True)]
-    except psutil.NoSuchProcess:  # it had ended: the loop's assertion says why
-        processes = []
-    for process in processes:
-        try:
-            process.kill()
-        except psutil.NoSuchProcess:
-            pass
-    driver.communicate()
-    psutil.wait_procs(processes, timeout=30)
 
 
 def ledger_ids(folder):

@@ -36,7 +36,7 @@ def test_valid_spec_loads_with_defaults(tmp_path):
     assert spec.search.algorithm == "optuna-tpe"
     assert spec.search.resolved_mode == "max"
     assert spec.search.space["learning_rate"].kind == "loguniform"
-    assert spec.storage == Path("results")
+    assert spec.storage == "results" and spec.sweep_dir == Path("results") / spec.name
 
 
 def test_override_sets_nested_field_and_is_validated(tmp_path):

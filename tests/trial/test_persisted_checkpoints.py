@@ -1,11 +1,11 @@
 """A trial's checkpoint copied to the sweep's storage is found again only when the copy is whole:
-what a trial restarted after a killed driver starts from (sweeper.orchestrate.persisted)."""
+what a trial restarted after a killed driver starts from (sweeper.results.stored_checkpoints)."""
 
 import shutil
 
 from pyarrow.fs import LocalFileSystem
 
-from sweeper.orchestrate.persisted import persisted_checkpoints
+from sweeper.results.stored_checkpoints import persisted_checkpoints
 from sweeper.trial.reporting import ListReporter
 from sweeper.trial.train import TrialConfig, run_trial
 

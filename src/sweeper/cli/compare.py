@@ -5,6 +5,7 @@ listing the fixed settings that differ between the sweeps."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 
 from sweeper.results.leaderboard import format_table
@@ -23,9 +24,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def command(args: argparse.Namespace) -> int:
     from sweeper.results.compare import compare
+    from sweeper.results.remote import readable
     from sweeper.results.sweep_view import SweepView
 
-    result = compare([SweepView.load(folder) for folder in args.sweeps])
+    with contextlib.ExitStack() as mirrors:
+        result = compare([SweepView.load(mirrors.enter_context(readable(folder))) for folder in args.sweeps])
     if result.differing:
         listed = "; ".join(
             f"{key} ({', '.join(f'{sweep}: {value}' for sweep, value in values.items())})"

@@ -67,13 +67,16 @@ def _judge(args: argparse.Namespace) -> int:
 
     if args.num_classes is not None and args.num_classes < 2:
         raise SweeperError(f"--num-classes must be >= 2, got {args.num_classes}")
-    curve = read_log(args.path, trial=args.trial)
+    from sweeper.results.remote import readable
+
+    with readable(args.path) as where:
+        curve = read_log(str(where), trial=args.trial)
+        decision = _sweep_decision(curve)
     result = judge_curve(curve, num_classes=args.num_classes, signal=args.signal)
     if args.plot:
         from sweeper.results.plots import plot_curve
 
         plot_curve(curve.points, args.plot, result.findings, title=f"{os.path.basename(curve.source)}: {result.verdict}")
-    decision = _sweep_decision(curve)
     if args.format == "json":
         print(json.dumps(_as_json(curve, result, decision), allow_nan=False))
     else:

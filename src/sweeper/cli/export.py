@@ -18,9 +18,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def command(args: argparse.Namespace) -> int:
     from sweeper.results.optuna_export import export_study
+    from sweeper.results.remote import readable
     from sweeper.results.sweep_view import SweepView
 
-    study = export_study(SweepView.load(args.sweep), args.optuna, args.study_name)
+    with readable(args.sweep) as where:
+        study = export_study(SweepView.load(where), args.optuna, args.study_name)
     states: dict[str, int] = {}
     for trial in study.trials:
         states[trial.state.name] = states.get(trial.state.name, 0) + 1

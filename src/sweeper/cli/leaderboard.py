@@ -29,7 +29,7 @@ ASCENDING_SUFFIXES = ("loss", "seconds", "steps_done", "samples_truncated", "sam
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("leaderboard", help="print a sweep's leaderboard", description=__doc__)
-    parser.add_argument("sweep", help="a sweep folder (results/<name>) or its leaderboard.csv")
+    parser.add_argument("sweep", help="a sweep folder (results/<name>, or s3://bucket/prefix/<name>) or its leaderboard.csv")
     parser.add_argument("--format", choices=("table", "csv", "json", "markdown"), default="table",
                         help="table: the narrow terminal view (reason cut); csv, json, markdown: every column")
     parser.add_argument("--sort", default=None, metavar="COLUMN",
@@ -42,7 +42,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def command(args: argparse.Namespace) -> int:
-    raw = read_leaderboard(args.sweep)
+    from sweeper.results.remote import readable
+
+    with readable(args.sweep) as where:
+        raw = read_leaderboard(where)
     if not raw:
         print("no trials yet")
         return 0

@@ -5,6 +5,7 @@ trial's raw and smoothed curves, metric against the parameters, parameter import
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
 
 
@@ -16,11 +17,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def command(args: argparse.Namespace) -> int:
+    from sweeper.results.remote import is_uri, readable
     from sweeper.results.report import write_report
     from sweeper.results.sweep_view import SweepView
 
-    views = [SweepView.load(folder) for folder in args.sweeps]
-    out = Path(args.out) if args.out else views[0].folder / "report.html"
-    write_report(views, out)
+    with contextlib.ExitStack() as mirrors:
+        views = [SweepView.load(mirrors.enter_context(readable(folder))) for folder in args.sweeps]
+        if args.out:
+            out = Path(args.out)
+        elif is_uri(args.sweeps[0]):
+            out = Path(f"report-{views[0].name}.html")  # here: the sweep's own folder is in a bucket
+        else:
+            out = views[0].folder / "report.html"
+        write_report(views, out)
     print(f"report: {out}")
     return 0

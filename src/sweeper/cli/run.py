@@ -70,11 +70,11 @@ def print_outcome(outcome: Any, top: int) -> int:
             "(leaderboard.csv: samples_truncated, samples_dropped)."
         )
     print(f"Results: {outcome.sweep_dir} (leaderboard.csv, curves.parquet, curves.png, tensorboard/)")
-    print(f"Look at them: sweeper report {outcome.sweep_dir}   tensorboard --logdir {outcome.sweep_dir / 'tensorboard'}")
+    print(f"Look at them: sweeper report {outcome.sweep_dir}   tensorboard --logdir {outcome.sweep_dir}/tensorboard")
     if counts.get("interrupted"):
         print(
             f"Interrupted: {counts['interrupted']} trials were stopped in flight (status interrupted); "
-            f"finished trials are kept in {outcome.sweep_dir / 'ledger.jsonl'}. "
+            f"finished trials are kept in {outcome.sweep_dir}/ledger.jsonl. "
             f"Continue with: sweeper resume {outcome.sweep_dir}"
         )
     elif outcome.exit_code == 1:

@@ -26,7 +26,7 @@ def command(args: argparse.Namespace) -> int:
     data = checked.data
     search = spec.search
     print(f"{args.spec}: ok")
-    print(f"  sweep      {spec.name} -> {spec.sweep_dir}")
+    print(f"  sweep      {spec.name} -> {spec.sweep_uri}")
     print(f"  model      {spec.model}")
     print(f"  search     {search.algorithm}, {planned_trials(search)} trials, space size {space_size(search)}, "
           f"metric {search.metric} ({search.resolved_mode})")

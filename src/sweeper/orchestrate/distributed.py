@@ -64,7 +64,7 @@ def distributed_trial(config: dict[str, Any], context: TrialContext) -> None:
     if trial_id in context.finished:
         replay_finished(*context.finished[trial_id])
         return
-    storage = Path(context.spec["storage"]) / context.spec["name"] / "train-runs"
+    storage = f"{str(context.spec['storage']).rstrip('/')}/{context.spec['name']}/train-runs"  # a path or a URI
     trainer = TorchTrainer(
         _worker,
         train_loop_config={"params": config, "context": context, "run_name": run_name(trial_id)},

@@ -12,13 +12,15 @@ its eval metrics.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from sweeper.results.leaderboard import TrialRecord, leaderboard_rows
 from sweeper.spec import SweepSpec
+from sweeper.uri import is_uri
 
 ADAPTER = "adapter_model.safetensors"
 
@@ -27,21 +29,37 @@ def has_test_set(spec: SweepSpec) -> bool:
     return spec.dataset.test is not None or spec.dataset.test_fraction is not None
 
 
-def score_best_on_test(spec: SweepSpec, records: dict[str, TrialRecord], sweep_dir: Path) -> str | None:
-    """Score the best trial with a checkpoint on the test set; its id, or None when there is nothing to score."""
+def score_best_on_test(spec: SweepSpec, records: dict[str, TrialRecord], sweep_dir: Path | str) -> str | None:
+    """Score the best trial with a checkpoint on the test set; its id, or None when there is nothing to score.
+    `sweep_dir` holds the trials' folders: a path, or a URI on object storage."""
     if not has_test_set(spec):
         return None
     rows = leaderboard_rows(records.values(), list(spec.search.space), spec.search.metric, sweep_dir)
     for row in rows:
-        adapter = row.get("adapter_path")
-        if row["status"] == "errored" or not adapter or not (Path(adapter) / ADAPTER).is_file():
+        if row["status"] == "errored" or not row.get("adapter_path"):
             continue
-        checkpoint = Path(adapter)
-        record = records[row["trial_id"]]
-        step = int(json.loads((checkpoint / "trainer_state.json").read_text()).get("global_step", 0))
-        record.points.append({"step": step, **score_checkpoint(spec, record.params, checkpoint)})
-        return record.trial_id
+        with _local(row["adapter_path"]) as checkpoint:
+            if not (checkpoint / ADAPTER).is_file():
+                continue
+            record = records[row["trial_id"]]
+            step = int(json.loads((checkpoint / "trainer_state.json").read_text()).get("global_step", 0))
+            record.points.append({"step": step, **score_checkpoint(spec, record.params, checkpoint)})
+            return record.trial_id
     return None
+
+
+@contextlib.contextmanager
+def _local(checkpoint: str) -> Iterator[Path]:
+    """The checkpoint folder on this machine: itself, or a download of one on object storage."""
+    if not is_uri(checkpoint):
+        yield Path(checkpoint)
+        return
+    import pyarrow.fs as pafs
+
+    with tempfile.TemporaryDirectory(prefix="sweeper-checkpoint-") as work:
+        filesystem, path = pafs.FileSystem.from_uri(checkpoint)
+        pafs.copy_files(path, work, source_filesystem=filesystem, destination_filesystem=pafs.LocalFileSystem())
+        yield Path(work)
 
 
 def score_checkpoint(spec: SweepSpec, params: dict[str, Any], checkpoint: Path) -> dict[str, float]:

@@ -264,7 +264,16 @@ def _cuda_devices() -> int:
 
 
 def check_storage(spec: SweepSpec) -> None:
-    """The results folder can be created and written, without creating it (validate changes nothing)."""
+    """The results folder can be created and written, without creating it (validate changes nothing).
+    On object storage: the URI resolves and its bucket answers."""
+    if spec.remote:
+        from sweeper.results.remote import RemoteFolder
+
+        try:
+            RemoteFolder(spec.storage).names()
+        except SweeperError as error:
+            raise SweeperError(f"{spec.locate('storage')}: {error}") from None
+        return
     target = Path(spec.sweep_dir).expanduser()
     existing = target
     while not existing.exists() and existing != existing.parent:

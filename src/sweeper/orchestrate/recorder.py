@@ -31,8 +31,14 @@ class SweepRecorder(Callback):
         scheduler: Any,
         on_change: Callable[["SweepRecorder"], None] | None = None,
         flush_seconds: float = 5.0,
+        on_written: Callable[[], None] | None = None,
+        checkpoints_in: str | None = None,
     ) -> None:
+        """`on_written` is called after each write of the sweep's files (to upload them);
+        `checkpoints_in`: where the trials' checkpoint folders are (default: `sweep_dir`)."""
         self.sweep_dir = Path(sweep_dir)
+        self.checkpoints_in = checkpoints_in or str(self.sweep_dir)
+        self._on_written = on_written
         self.param_names = param_names
         self.metric = metric
         self.mode = mode
@@ -50,6 +56,7 @@ class SweepRecorder(Callback):
         # progress view holds a terminal stream and is re-attached by whoever runs the sweep.
         state = self.__dict__.copy()
         state["_on_change"] = None
+        state["_on_written"] = None
         return state
 
     def attach(self, on_change: Callable[["SweepRecorder"], None] | None) -> None:
@@ -126,6 +133,7 @@ class SweepRecorder(Callback):
 
     def _finish(self, record: TrialRecord) -> None:
         self.ledger.append(record)  # first: once here, a resume never trains this trial again
+        self._written()
         self.finished.add(record.trial_id)
         self._changed(force=True)
 
@@ -143,7 +151,7 @@ class SweepRecorder(Callback):
             self._flush_during_sweep()
 
     def rows(self) -> list[dict[str, Any]]:
-        return leaderboard_rows(self.records.values(), self.param_names, self.metric, self.sweep_dir)
+        return leaderboard_rows(self.records.values(), self.param_names, self.metric, self.checkpoints_in)
 
     def flush(self) -> None:
         """Write leaderboard.csv and curves.parquet (atomically); SweeperError when that fails."""
@@ -151,6 +159,11 @@ class SweepRecorder(Callback):
         records = list(self.records.values())
         write_leaderboard(self.sweep_dir / "leaderboard.csv", self.rows(), self.param_names)
         write_curves(self.sweep_dir / "curves.parquet", records, self.param_names)
+        self._written()
+
+    def _written(self) -> None:
+        if self._on_written is not None:
+            self._on_written()
 
     def _flush_during_sweep(self) -> None:
         """A write that fails while trials run (disk full) must not take the sweep down: every

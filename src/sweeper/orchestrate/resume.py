@@ -21,6 +21,7 @@ from sweeper.results.store import SweepLock, is_sweep_dir
 from sweeper.rules.point import POINT_FIELDS, Point
 from sweeper.spec import SweepSpec, load_spec
 from sweeper.spec.loader import parse_override
+from sweeper.uri import is_uri
 
 # What `resume --set` may change: none of it changes what a finished trial means.
 RESUMABLE_KEYS = ("search.num_samples", "resources.max_retries", "cluster.address")
@@ -61,8 +62,9 @@ class StoredSweep:
         return replays
 
 
-def resume_spec(sweep_dir: Path, overrides: Iterable[str]) -> SweepSpec:
-    """The spec stored in the sweep folder, with the `--set` changes a resume allows."""
+def resume_spec(sweep_dir: Path, overrides: Iterable[str], storage: str | None = None) -> SweepSpec:
+    """The spec stored in the sweep folder, with the `--set` changes a resume allows. `storage`:
+    where the sweep folder is when `sweep_dir` is a local mirror of one on object storage."""
     sweep_dir = Path(sweep_dir)
     if not is_sweep_dir(sweep_dir) or not (sweep_dir / "spec.yaml").is_file():
         raise SweeperError(f"{sweep_dir}: not a sweep folder (no spec.yaml written by `sweeper run`)")
@@ -77,7 +79,8 @@ def resume_spec(sweep_dir: Path, overrides: Iterable[str]) -> SweepSpec:
             )
     spec = load_spec(sweep_dir / "spec.yaml", overrides)
     # The folder may have moved since (another mount, a copy): its place is where it is now.
-    return spec.model_copy(update={"storage": sweep_dir.resolve().parent, "name": sweep_dir.name})
+    storage = storage if storage is not None else str(sweep_dir.resolve().parent)
+    return spec.model_copy(update={"storage": storage, "name": sweep_dir.name})
 
 
 def check_extension(spec: SweepSpec, stored: StoredSweep, overrides: Iterable[str]) -> None:
@@ -103,29 +106,57 @@ def resume_sweep(
     num_cpus: int | None = None,
     quiet: bool = False,
 ) -> Any:
-    """Continue the sweep in `sweep_dir`; returns its SweepOutcome."""
+    """Continue the sweep in `sweep_dir` (a path, or a URI on object storage); returns its SweepOutcome."""
+    overrides = list(overrides)
+    options = {"address": address, "num_cpus": num_cpus, "quiet": quiet}
+    if is_uri(str(sweep_dir)):
+        return _resume_on_object_storage(str(sweep_dir).rstrip("/"), overrides, **options)
+    sweep_dir = Path(sweep_dir).resolve()
+    spec = resume_spec(sweep_dir, overrides)
+    with SweepLock(sweep_dir):
+        return _continue(spec, sweep_dir, overrides, has_snapshot=(sweep_dir / RAY_SNAPSHOT).is_file(), **options)
+
+
+def _resume_on_object_storage(uri: str, overrides: list[str], **options: Any) -> Any:
+    import tempfile
+
+    from sweeper.results.remote import MirroredSweep, RemoteLock
+
+    with tempfile.TemporaryDirectory(prefix="sweeper-mirror-") as work:
+        mirror = MirroredSweep(uri, Path(work) / uri.rsplit("/", 1)[-1])
+        if not mirror.is_sweep():
+            raise SweeperError(f"{uri}: not a sweep folder (no spec.yaml written by `sweeper run`)")
+        with RemoteLock(mirror.remote) as lock:
+            mirror.lock = lock
+            mirror.pull()
+            spec = resume_spec(mirror.local, overrides, storage=uri.rsplit("/", 1)[0])
+            has_snapshot = mirror.remote.exists(RAY_SNAPSHOT)
+            return _continue(spec, mirror.local, overrides, has_snapshot=has_snapshot, mirror=mirror, **options)
+
+
+def _continue(
+    spec: SweepSpec, sweep_dir: Path, overrides: list[str], *, has_snapshot: bool, mirror: Any = None,
+    address: str | None, num_cpus: int | None, quiet: bool,
+) -> Any:
     from sweeper.orchestrate.preflight import preflight
     from sweeper.orchestrate.sweep import check_reachable, cluster_address, execute
 
-    overrides = list(overrides)
-    sweep_dir = Path(sweep_dir).resolve()
-    spec = resume_spec(sweep_dir, overrides)
     address = cluster_address(spec, address)
     checked = preflight(spec, local_devices=address is None)
     if address is not None:
         check_reachable(address)
-    with SweepLock(sweep_dir):
-        stored = StoredSweep.load(sweep_dir, list(spec.search.space))
-        check_extension(spec, stored, overrides)
-        if not (sweep_dir / RAY_SNAPSHOT).is_file():
-            stored = None  # stopped before Ray made its run: nothing ran, so it starts afresh
-        return execute(spec, checked, sweep_dir, address=address, num_cpus=num_cpus, quiet=quiet, stored=stored)
+    stored = StoredSweep.load(sweep_dir, list(spec.search.space))
+    check_extension(spec, stored, overrides)
+    if not has_snapshot:
+        stored = None  # stopped before Ray made its run: nothing ran, so it starts afresh
+    options = {"address": address, "num_cpus": num_cpus, "quiet": quiet, "stored": stored, "mirror": mirror}
+    return execute(spec, checked, sweep_dir, **options)
 
 
 def restored_tuner(
-    sweep_dir: Path, trainable: Any, spec: SweepSpec, scheduler: Any, callbacks: list[Any], max_concurrent: int | None
+    sweep_dir: str, trainable: Any, spec: SweepSpec, scheduler: Any, callbacks: list[Any], max_concurrent: int | None
 ) -> Any:
-    """Ray's Tuner for the sweep in `sweep_dir`, restored from its snapshot, with sweeper's live parts.
+    """Ray's Tuner for the sweep in `sweep_dir` (a path or a URI), restored from its snapshot, with sweeper's live parts.
 
     Ray restores the run's configuration as it was pickled before the first fit(): the scheduler
     and callbacks in it know nothing of what happened since. They are replaced by the ones rebuilt

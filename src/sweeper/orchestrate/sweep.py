@@ -29,6 +29,7 @@ from sweeper.spec.schema import ray_head
 
 if TYPE_CHECKING:
     from sweeper.orchestrate.resume import StoredSweep
+    from sweeper.results.remote import MirroredSweep
 
 # Quiet Ray down before it is imported: the user watches our progress, not Ray's.
 _RAY_QUIET_ENV = {
@@ -52,7 +53,7 @@ REACH_TIMEOUT_S = 30.0  # how long `--address` may take to answer before the swe
 
 @dataclass
 class SweepOutcome:
-    sweep_dir: Path
+    sweep_dir: Path | str  # the sweep's folder; on object storage, its URI
     rows: list[dict[str, Any]]
     steps_run: int
     steps_planned: int
@@ -77,7 +78,8 @@ def absolute_paths(spec: SweepSpec) -> SweepSpec:
         }
     )
     model = spec.model if spec.model.startswith("builtin:") else str(Path(spec.model).resolve())
-    return spec.model_copy(update={"dataset": dataset, "model": model, "storage": spec.storage.resolve()})
+    storage = spec.storage if spec.remote else str(Path(spec.storage).resolve())
+    return spec.model_copy(update={"dataset": dataset, "model": model, "storage": storage})
 
 
 def run_sweep(
@@ -97,7 +99,9 @@ def run_sweep(
     spec = absolute_paths(spec)
     if address is not None:
         check_reachable(address)
-    sweep_dir = ensure_writable_dir(spec.storage) / spec.name
+    if spec.remote:
+        return _run_on_object_storage(spec, checked, overwrite=overwrite, address=address, num_cpus=num_cpus, quiet=quiet)
+    sweep_dir = ensure_writable_dir(Path(spec.storage)) / spec.name
     if is_sweep_dir(sweep_dir):
         if not overwrite:
             raise SweeperError(
@@ -117,6 +121,39 @@ def run_sweep(
         atomic_write_text(sweep_dir / MARKER, "a sweeper sweep folder: `sweeper run --overwrite` may empty it\n")
         atomic_write_text(sweep_dir / "spec.yaml", yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
         return execute(spec, checked, sweep_dir, address=address, num_cpus=num_cpus, quiet=quiet)
+
+
+def _run_on_object_storage(
+    spec: SweepSpec, checked: Preflight, *, overwrite: bool, address: str | None, num_cpus: int | None, quiet: bool
+) -> SweepOutcome:
+    """A sweep whose folder is on object storage: sweeper's files in a local mirror, uploaded as they change."""
+    import tempfile
+
+    from sweeper.results.remote import LOCK, MirroredSweep, RemoteLock
+
+    with tempfile.TemporaryDirectory(prefix="sweeper-mirror-") as work:
+        mirror = MirroredSweep(spec.sweep_uri, Path(work) / spec.name)
+        if mirror.is_sweep():
+            if not overwrite:
+                raise SweeperError(
+                    f"{mirror.uri}: a sweep already ran here; continue it with `sweeper resume {mirror.uri}`, "
+                    f"replace it with --overwrite, or pass --set name=... to keep both"
+                )
+        elif set(mirror.remote.names()) - {LOCK}:
+            raise SweeperError(
+                f"{mirror.uri}: this folder holds objects that are not a sweep's; nothing was touched. "
+                f"Pick another name (--set name=...) or storage"
+            )
+        with RemoteLock(mirror.remote) as lock:
+            if overwrite:
+                mirror.remote.delete_tree()
+                lock.refresh()
+            mirror.lock = lock
+            mirror.local.mkdir(parents=True)
+            atomic_write_text(mirror.local / MARKER, "a sweeper sweep folder: `sweeper run --overwrite` may empty it\n")
+            atomic_write_text(mirror.local / "spec.yaml", yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False))
+            mirror.push()
+            return execute(spec, checked, mirror.local, address=address, num_cpus=num_cpus, quiet=quiet, mirror=mirror)
 
 
 def cluster_address(spec: SweepSpec, flag: str | None) -> str | None:
@@ -173,9 +210,11 @@ def execute(
     num_cpus: int | None,
     quiet: bool,
     stored: "StoredSweep | None" = None,
+    mirror: "MirroredSweep | None" = None,
 ) -> SweepOutcome:
     """Run the sweep in `sweep_dir` (locked by the caller): a new one, or, with `stored` (what an
-    earlier run of it recorded), the same sweep continued from Ray's snapshot."""
+    earlier run of it recorded), the same sweep continued from Ray's snapshot. With `mirror`, the
+    sweep's folder is on object storage and `sweep_dir` is its local mirror."""
     for key, value in _RAY_QUIET_ENV.items():
         os.environ.setdefault(key, value)
     import optuna
@@ -201,18 +240,24 @@ def execute(
     scheduler = ConvergenceScheduler(checked.pruner)
     progress = Progress(planned_trials(spec.search), stream=open(os.devnull, "w") if quiet else None)
     recorder = SweepRecorder(
-        sweep_dir, param_names, spec.search.metric, mode, scheduler, on_change=lambda r: progress.update(r.records)
+        sweep_dir, param_names, spec.search.metric, mode, scheduler, on_change=lambda r: progress.update(r.records),
+        on_written=mirror.push if mirror is not None else None,
+        checkpoints_in=spec.sweep_uri if mirror is not None else None,
     )
     if stored is not None:
         stored.restore(recorder, scheduler)
     started_ray = not ray.is_initialized()
     if started_ray:
+        from sweeper.results.remote import storage_env
+
         ray.init(
             address=address,
             num_cpus=None if address else num_cpus,
             include_dashboard=False,
             log_to_driver=False,
             logging_level=logging.ERROR,
+            # On a cluster, trials upload their checkpoints to the object store themselves.
+            runtime_env={"env_vars": storage_env()} if address and mirror is not None else None,
         )
     try:
         cpus = ray.cluster_resources().get("CPU", 0)
@@ -230,7 +275,7 @@ def execute(
         in_flight = min(fits, spec.search.max_concurrent or fits)
         progress.say(
             f"sweep {spec.name}: {planned_trials(spec.search)} trials ({spec.search.algorithm}), "
-            f"Ray sees {cpus:g} CPUs / {gpus:g} GPUs -> up to {in_flight} in flight; results in {sweep_dir}"
+            f"Ray sees {cpus:g} CPUs / {gpus:g} GPUs -> up to {in_flight} in flight; results in {spec.sweep_uri}"
         )
         flag = stop_flag()
         context = TrialContext(
@@ -286,16 +331,18 @@ def execute(
         else:
             from sweeper.orchestrate.resume import restored_tuner
 
-            tuner = restored_tuner(sweep_dir, trainable, spec, scheduler, callbacks, max_concurrent)
+            tuner = restored_tuner(spec.sweep_uri, trainable, spec, scheduler, callbacks, max_concurrent)
         with signals, progress:
             tuner.fit()
         if any(record.status in ("running", "pending") for record in recorder.records.values()):
             signals.note_sigint()  # Ray was interrupted from outside (its SIGUSR1)
             recorder.mark_interrupted()
         recorder.flush()
-        if not signals.exit_code and score_best_on_test(spec, recorder.records, sweep_dir):
+        if not signals.exit_code and score_best_on_test(spec, recorder.records, recorder.checkpoints_in):
             recorder.flush()
         plot_sweep(list(recorder.records.values()), sweep_dir / "curves.png", title=f"sweep {spec.name}")
+        if mirror is not None:
+            mirror.push(tensorboard=True)
     finally:
         if started_ray:
             ray.shutdown()
@@ -306,7 +353,7 @@ def execute(
     if not exit_code and rows and all(row["status"] == "errored" for row in rows):
         exit_code = 1
     return SweepOutcome(
-        sweep_dir=sweep_dir,
+        sweep_dir=spec.sweep_uri if mirror is not None else sweep_dir,
         rows=rows,
         steps_run=steps_run,
         steps_planned=steps_planned,

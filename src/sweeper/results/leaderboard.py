@@ -20,6 +20,7 @@ from typing import Any, Iterable
 
 from sweeper.errors import SweeperError
 from sweeper.results.store import atomic_write_text
+from sweeper.uri import is_uri
 from sweeper.rules.point import EVAL_FIELDS
 
 ID_COLUMNS = ("trial_id", "status", "verdict", "stopped_by", "reason")
@@ -143,8 +144,13 @@ def _kept_eval(evals: list[dict[str, Any]], metric: str, checkpoints: dict[int, 
     return best, checkpoints[max(checkpoints)] if checkpoints else None
 
 
-def kept_checkpoints(trial_dir: Path) -> dict[int, str]:
-    """Step -> folder of every checkpoint of a trial still on disk (Ray keeps the latest few)."""
+def kept_checkpoints(trial_dir: Path | str) -> dict[int, str]:
+    """Step -> folder of every checkpoint of a trial still on disk (Ray keeps the latest few); for a
+    trial folder on object storage (a URI), its whole checkpoints there, by URI."""
+    if is_uri(trial_dir):
+        from sweeper.results.stored_checkpoints import remote_checkpoints
+
+        return remote_checkpoints(str(trial_dir))
     found: dict[int, str] = {}
     for state in Path(trial_dir).glob("checkpoint_*/trainer_state.json"):
         try:
@@ -177,15 +183,15 @@ def _round(value: Any, digits: int = 4) -> Any:
 
 
 def leaderboard_rows(
-    records: Iterable[TrialRecord], param_names: list[str], metric: str, sweep_dir: Path | None = None
+    records: Iterable[TrialRecord], param_names: list[str], metric: str, sweep_dir: Path | str | None = None
 ) -> list[dict[str, Any]]:
     """Rows best first: completed by the metric at the kept checkpoint, then running, pruned, errored.
 
-    `sweep_dir` (the folder holding `trial_<id>/`) lets a row name its kept adapter."""
+    `sweep_dir` (the folder holding `trial_<id>/`, a path or a URI) lets a row name its kept adapter."""
     sign = 1.0 if METRIC_MODES.get(metric, "max") == "max" else -1.0
     rows = []
     for record in records:
-        checkpoints = kept_checkpoints(Path(sweep_dir) / f"trial_{record.trial_id}") if sweep_dir else {}
+        checkpoints = kept_checkpoints(f"{str(sweep_dir).rstrip('/')}/trial_{record.trial_id}") if sweep_dir else {}
         reason = record.reason or record.error
         row: dict[str, Any] = {
             "trial_id": record.trial_id,

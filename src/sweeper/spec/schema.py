@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from sweeper.rules import PrunerSettings
+from sweeper.uri import is_uri
 
 BUILTIN_MODELS = ("builtin:tiny-llama",)
 
@@ -428,7 +429,11 @@ class SweepSpec(_Strict):
     """A whole sweep."""
 
     name: str = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="Sweep name; the output folder.")
-    storage: Path = Field(Path("results"), description="Folder that holds the sweep folders.")
+    storage: str = Field(
+        "results",
+        description="Where the sweep folders go: a local or shared path, or an object-store URI "
+        "(s3://bucket/prefix, gs://...; endpoint and credentials from AWS_* variables).",
+    )
     model: str = Field("builtin:tiny-llama", description="A local model path, or builtin:tiny-llama.")
     dataset: DatasetSpec = Field(..., description="The examples: files, fields, labels, template.")
     train: TrainSettings = Field(default_factory=TrainSettings, description="Fixed trial settings.")
@@ -467,9 +472,25 @@ class SweepSpec(_Strict):
             return self._origin.locate(tuple(path))
         return ".".join(path)
 
+    @field_validator("storage", mode="before")
+    @classmethod
+    def _storage(cls, storage: Any) -> Any:
+        return str(storage) if isinstance(storage, Path) else storage
+
+    @property
+    def remote(self) -> bool:
+        """Whether the sweep folders are on object storage (a URI), not a file system path."""
+        return is_uri(self.storage)
+
     @property
     def sweep_dir(self) -> Path:
-        return self.storage / self.name
+        """The sweep's folder on a file system (for object storage: see `sweep_uri`)."""
+        return Path(self.storage) / self.name
+
+    @property
+    def sweep_uri(self) -> str:
+        """The sweep's folder as given: a path, or a URI on object storage."""
+        return f"{self.storage.rstrip('/')}/{self.name}" if self.remote else str(self.sweep_dir)
 
     def trial_settings(self, params: dict[str, Any]) -> TrainSettings:
         """The fixed settings with one trial's sampled parameters applied, validated."""
