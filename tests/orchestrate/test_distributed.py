@@ -2,15 +2,26 @@
 
 import csv
 import json
+import time
 
+import psutil
 import pyarrow.parquet as pq
 import pytest
+import yaml
+
+from sweep_processes import kill_everything, sweeper
 
 from sweeper.data.demo import DEMO_LABELS, demo_records
 from sweeper.orchestrate.sweep import run_sweep
 from sweeper.spec import validate_spec
 from sweeper.trial.reporting import ListReporter
 from sweeper.trial.train import TrialConfig, run_trial
+
+
+def ledger_ids(folder):
+    path = folder / "ledger.jsonl"
+    lines = path.read_text().splitlines() if path.exists() else []
+    return [json.loads(line)["trial_id"] for line in lines if line.endswith("}")]
 
 pytestmark = pytest.mark.slow
 
@@ -66,3 +77,56 @@ def test_two_worker_trial_matches_one_worker_with_the_same_global_batch(tmp_path
         assert loss == pytest.approx(loss_1, rel=TOLERANCE) and label == pytest.approx(label_1, rel=TOLERANCE)
     evals = [p["eval_loss"] for p in curves if p["eval_loss"] is not None]
     assert evals == pytest.approx([p["eval_loss"] for p in one.eval_points], rel=TOLERANCE)
+
+
+def train_workers(driver):
+    """The Ray Train worker processes the sweep's driver started (their process title names them)."""
+    workers = []
+    for process in psutil.Process(driver.pid).children(recursive=True):
+        try:
+            if "RayTrainWorker" in " ".join(process.cmdline()):
+                workers.append(process)
+        except psutil.NoSuchProcess:
+            continue
+    return workers
+
+
+def test_a_stopped_trial_frees_its_workers_and_a_killed_worker_resumes_from_the_checkpoint(tmp_path):
+    """Two 2-worker trials on 2 CPUs, one at a time. The first diverges (learning rate 1000) and the
+    pruner stops it: the second can only start once both of its workers have ended and their
+    placement group is free. One of the second trial's workers is SIGKILLed after its first
+    checkpoint: Train restarts the worker group from it and the trial completes, each step once."""
+    spec = spec_for(tmp_path, workers=2).model_dump(mode="json")
+    spec["train"].update(num_train_epochs=2)  # 8 steps, a checkpoint every 2
+    spec["search"]["space"] = {"learning_rate": {"grid": [1000.0, 3e-3]}}
+    spec["pruner"] = {"divergence_rise_ratio": 0.2, "divergence_patience": 1}
+    path = tmp_path / "dp.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    folder = tmp_path / "results" / "dp"
+    driver = sweeper("run", str(path))
+    killed = None
+    try:
+        deadline = time.monotonic() + 400
+        while killed is None:
+            assert driver.poll() is None, driver.communicate()[0][-3000:]
+            assert time.monotonic() < deadline, "the second trial made no checkpoint within 400 s"
+            finished = set(ledger_ids(folder))
+            second = [run for run in (folder / "train-runs").glob("train-*") if run.name[6:] not in finished]
+            if finished and any(run.glob("checkpoint_*/sweeper_state.json") for run in second):
+                workers = train_workers(driver)
+                if len(workers) == 2:
+                    killed = workers[0].pid
+                    workers[0].kill()
+            time.sleep(0.2)
+        out, _ = driver.communicate(timeout=400)
+    finally:
+        kill_everything(driver)
+    assert driver.returncode == 0, out[-3000:]
+    rows = {row["learning_rate"]: row for row in csv.DictReader(open(folder / "leaderboard.csv", newline=""))}
+    diverged, healthy = rows["1000.0"], rows["0.003"]
+    assert diverged["status"] == "pruned" and diverged["verdict"] == "divergence", diverged
+    assert int(diverged["steps_done"]) < int(diverged["max_steps"])
+    assert healthy["status"] == "completed" and int(healthy["resumed_from"]) >= 2, healthy
+    curves = pq.read_table(folder / "curves.parquet").to_pylist()
+    steps = [p["step"] for p in curves if p["trial_id"] == healthy["trial_id"] and p["loss"] is not None]
+    assert steps == list(range(1, 9)), steps  # each step once across the worker restart

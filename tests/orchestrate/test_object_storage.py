@@ -7,6 +7,7 @@ import json
 import os
 import socket
 import time
+import urllib.request
 
 import boto3
 import pyarrow.parquet as pq
@@ -31,6 +32,8 @@ def s3(monkeypatch):
         port = probe.getsockname()[1]
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
+    # moto keeps its buckets in this process's memory, shared by every server it starts: empty them.
+    urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/moto-api/reset", method="POST"))
     env = {
         "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
         "AWS_ACCESS_KEY_ID": KEY_ID,
@@ -79,7 +82,8 @@ def spec_dict(demo_data):
             "train": str(demo_data / "train.jsonl"),
             "eval": str(demo_data / "eval.jsonl"),
             "labels": ["positive", "negative", "neutral"],
-            "max_samples": 48,
+            "max_samples": 60,
+            "test_fraction": 0.2,  # the best trial is scored on it from its checkpoint in the bucket
         },
         "train": {
             "num_train_epochs": 2,
@@ -141,6 +145,7 @@ def test_a_sweep_on_s3_is_killed_resumed_from_the_uri_and_read_back(tmp_path, de
             assert row["adapter_path"].startswith(f"{uri}/trial_{row['trial_id']}/checkpoint_")
             key = row["adapter_path"].removeprefix(f"s3://{BUCKET}/") + "/adapter_model.safetensors"
             assert key in objects(s3, prefix)
+    assert rows[0]["test_accuracy"] is not None and rows[0]["test_macro_f1"] is not None, rows[0]
 
     written = objects(s3)
     assert not any(key.endswith(".sweeper.lock") for key in written)  # released at the end

@@ -17,7 +17,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def command(args: argparse.Namespace) -> int:
-    from sweeper.results.remote import is_uri, readable
+    from sweeper.results.remote import readable
+    from sweeper.uri import is_uri
     from sweeper.results.report import write_report
     from sweeper.results.sweep_view import SweepView
 

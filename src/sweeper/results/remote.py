@@ -34,10 +34,6 @@ STORAGE_ENV = (
 )
 
 
-def join(uri: str, *parts: str) -> str:
-    return "/".join([uri.rstrip("/"), *parts])
-
-
 def storage_env() -> dict[str, str]:
     """The storage variables this process has, to pass on to every trial's process."""
     return {name: os.environ[name] for name in STORAGE_ENV if os.environ.get(name)}
