@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from sweeper.orchestrate.persisted import newest_checkpoint
 from sweeper.orchestrate.trainable import RayReporter, TrialContext, _restore_checkpoint, node_name, replay_finished
 
 # What the Tune trial itself holds while its workers train: no CPU (it only waits on them), and
@@ -101,7 +102,8 @@ def _worker(loop_config: dict[str, Any]) -> None:
     # rank 0 and each rank's RNG state into the same checkpoint folder.
     work_dir = Path(tempfile.gettempdir()) / f"sweeper-{spec.name}-{loop_config['run_name']}"
     resume_from = None
-    checkpoint = ray.train.get_checkpoint()
+    storage = train_context.get_storage()
+    checkpoint = newest_checkpoint(ray.train.get_checkpoint(), storage.storage_filesystem, storage.experiment_fs_path)
     if local_rank == 0:
         work_dir.mkdir(parents=True, exist_ok=True)
         if checkpoint is not None:

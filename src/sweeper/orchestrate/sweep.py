@@ -253,7 +253,11 @@ def execute(
         ray.init(
             address=address,
             num_cpus=None if address else num_cpus,
-            include_dashboard=False,
+            # Ray Train frees a stopped data-parallel trial's placement group only when its cleaner
+            # can ask the State API (served by the dashboard) that the trial's controller is dead;
+            # without it the next trial waits for workers forever.
+            include_dashboard=spec.resources.workers_per_trial > 1,
+            dashboard_host="127.0.0.1",
             log_to_driver=False,
             logging_level=logging.ERROR,
             # On a cluster, trials upload their checkpoints to the object store themselves.

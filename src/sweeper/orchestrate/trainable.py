@@ -124,6 +124,7 @@ def sweep_trial(config: dict[str, Any], context: TrialContext) -> None:
     """Ray Tune's function trainable. `config` holds the sampled parameters."""
     import ray
     from ray import tune
+    from ray.train._internal.session import get_session
 
     from sweeper.spec import SweepSpec
     from sweeper.trial.train import TrialConfig, run_trial
@@ -140,7 +141,11 @@ def sweep_trial(config: dict[str, Any], context: TrialContext) -> None:
         raise TrialRaised(raised.read_text(encoding="utf-8"))
     work_dir = Path(tempfile.mkdtemp(prefix="sweeper-trial-"))
     try:
-        resume_from = _restore_checkpoint(newest_checkpoint(tune.get_checkpoint()), work_dir)
+        storage = get_session().storage
+        known = tune.get_checkpoint()
+        resume_from = _restore_checkpoint(
+            newest_checkpoint(known, storage.storage_filesystem, storage.trial_fs_path), work_dir
+        )
         trial_config = TrialConfig(
             model=spec.model,
             dataset=spec.dataset,
