@@ -28,7 +28,7 @@ def command(args: argparse.Namespace) -> int:
     print(f"{args.spec}: ok")
     print(f"  sweep      {spec.name} -> {spec.sweep_dir}")
     print(f"  model      {spec.model}")
-    print(f"  search     {search.algorithm}, {planned_trials(search)} trials, space size {space_size(search)}, "
+    print(f"  search     {search.algorithm}, {planned_trials(search, spec.train)} trials, space size {space_size(search, spec.train)}, "
           f"metric {search.metric} ({search.resolved_mode})")
     for name, dim in search.space.items():
         print(f"    {name:<28} {dim.kind} {dim.values}")

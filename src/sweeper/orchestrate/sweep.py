@@ -199,7 +199,7 @@ def execute(
     mode = spec.search.resolved_mode
     param_names = list(spec.search.space)
     scheduler = ConvergenceScheduler(checked.pruner)
-    progress = Progress(planned_trials(spec.search), stream=open(os.devnull, "w") if quiet else None)
+    progress = Progress(planned_trials(spec.search, spec.train), stream=open(os.devnull, "w") if quiet else None)
     recorder = SweepRecorder(
         sweep_dir, param_names, spec.search.metric, mode, scheduler, on_change=lambda r: progress.update(r.records)
     )
@@ -229,7 +229,7 @@ def execute(
             )
         in_flight = min(fits, spec.search.max_concurrent or fits)
         progress.say(
-            f"sweep {spec.name}: {planned_trials(spec.search)} trials ({spec.search.algorithm}), "
+            f"sweep {spec.name}: {planned_trials(spec.search, spec.train)} trials ({spec.search.algorithm}), "
             f"Ray sees {cpus:g} CPUs / {gpus:g} GPUs -> up to {in_flight} in flight; results in {sweep_dir}"
         )
         flag = stop_flag()
@@ -264,9 +264,9 @@ def execute(
                 param_space=tune_param_space(spec.search),
                 tune_config=tune.TuneConfig(
                     # The searcher has its metric; the scheduler judges curves, not a metric.
-                    search_alg=searcher(spec.search),
+                    search_alg=searcher(spec.search, spec.train),
                     scheduler=scheduler,
-                    num_samples=spec.search.num_samples,
+                    num_samples=planned_trials(spec.search, spec.train),  # a grid: its distinct points
                     max_concurrent_trials=max_concurrent,
                     reuse_actors=True,
                     trial_dirname_creator=trial_dirname,
