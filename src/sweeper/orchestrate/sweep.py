@@ -7,6 +7,7 @@ import logging
 import os
 import shutil
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +16,7 @@ import yaml
 from sweeper.errors import SweeperError
 from sweeper.orchestrate.preflight import Preflight, preflight
 from sweeper.orchestrate.progress import Progress
-from sweeper.orchestrate.space import CHECKPOINT_SCORE, planned_trials, searcher, tune_param_space
+from sweeper.orchestrate.space import CHECKPOINT_SCORE, effective_params, planned_trials, searcher, tune_param_space
 from sweeper.results.store import (
     MARKER,
     SweepLock,
@@ -188,6 +189,7 @@ def execute(
     logging.getLogger("ray.tune").setLevel(logging.CRITICAL)
 
     from sweeper.adapters.ray_scheduler import ConvergenceScheduler
+    from sweeper.orchestrate.duplicates import finished_owners, registry
     from sweeper.orchestrate.graceful_stop import GracefulStop, stop_flag
     from sweeper.orchestrate.held_out import score_best_on_test
     from sweeper.orchestrate.recorder import SweepRecorder
@@ -201,7 +203,8 @@ def execute(
     scheduler = ConvergenceScheduler(checked.pruner)
     progress = Progress(planned_trials(spec.search, spec.train), stream=open(os.devnull, "w") if quiet else None)
     recorder = SweepRecorder(
-        sweep_dir, param_names, spec.search.metric, mode, scheduler, on_change=lambda r: progress.update(r.records)
+        sweep_dir, param_names, spec.search.metric, mode, scheduler, on_change=lambda r: progress.update(r.records),
+        effective=partial(effective_params, spec.search, train=spec.train),
     )
     if stored is not None:
         stored.restore(recorder, scheduler)
@@ -233,12 +236,15 @@ def execute(
             f"Ray sees {cpus:g} CPUs / {gpus:g} GPUs -> up to {in_flight} in flight; results in {sweep_dir}"
         )
         flag = stop_flag()
+        # Which trial trains which effective settings: a trial repeating another's trains nothing.
+        recorder.duplicates = registry(finished_owners(spec, stored.records.values()) if stored is not None else ())
         context = TrialContext(
             spec=spec.model_dump(mode="json"),
             metric=spec.search.metric,
             mode=mode,
             finished=stored.replays() if stored is not None else {},
             stop_flag=flag,
+            duplicates=recorder.duplicates,
         )
         if workers > 1:
             from sweeper.orchestrate.distributed import DRIVER_RESOURCES, distributed_trial
