@@ -193,6 +193,12 @@ def test_a_real_grid_sweep_trains_each_effective_configuration_once(tmp_path, de
     for row in duplicates:
         assert ledger[row["trial_id"]]["objective"] == ledger[row["duplicate_of"]]["objective"] is not None
     assert outcome.steps_run == sum(int(row["steps_done"]) for row in trained)
+    # The explanation-first trial was judged on its eval metrics, never on its label loss.
+    for row in trained:
+        first = effective(row) == ("True", "before")
+        assert (ledger[row["trial_id"]]["facts"].get("signal") == "eval_metric") is first
+        assert ("judged on its eval metrics only" in row["reason"]) is (first and row["verdict"] == "healthy")
+    assert (sweep_dir / "curves.png").stat().st_size > 0
 
 
 @pytest.mark.slow
