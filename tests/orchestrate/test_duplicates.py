@@ -24,6 +24,10 @@ EXPLAIN = {"include_explanation": {"grid": [True, False]}, "explanation_position
         ("grid", {"explanation_position": {"grid": ["after", "before"]}}, 1, {"include_explanation": False}, 1),
         ("grid", {"explanation_position": {"grid": ["after", "before"]}}, 1, {}, 2),
         ("grid", {"lora_rank": {"grid": [8, 8, 16]}}, 1, {}, 2),  # a value listed twice
+        # List values stay Ray's own grid (Ray reads a list in a point as nested settings): the
+        # repeated list is a trial, caught as a duplicate when it starts.
+        ("grid", {"lora_target": {"grid": ["all", ["q_proj", "v_proj"], ["q_proj", "v_proj"]]}}, 1, {}, 3),
+        ("grid", {"lora_target": {"grid": ["all", ["q_proj"]]}, **EXPLAIN}, 1, {}, 6),
         # Random search: only the grid dimensions are enumerated; a sampled parent is unknown, so
         # the position is kept (a repeat is caught at run time).
         ("random", {"include_explanation": {"choice": [True, False]}, "explanation_position": {"grid": ["after", "before"]}}, 3, {}, 6),
@@ -37,7 +41,7 @@ def test_planned_trials_count_distinct_grid_points(algorithm, space, num_samples
     train = TrainSettings(**train)
     assert planned_trials(search, train) == expected
     points = grid_points(search, train)
-    assert len(points) in (0, expected)
+    assert len(points) * (2 if "lora_target" in space else 1) in (0, expected)
     if points:
         # Ray enumerates every key of a point: each has a value the trial accepts.
         assert all(set(point) == set(points[0]) for point in points)
@@ -56,6 +60,8 @@ def test_grid_points_order_and_unused_position():
 
 def test_space_size_counts_effective_configurations():
     assert space_size(SearchSpec(algorithm="grid", space=EXPLAIN)) == "3"
+    lists = {"lora_target": {"grid": ["all", ["q_proj"], ["q_proj"]]}}
+    assert space_size(SearchSpec(algorithm="grid", space={**lists, **EXPLAIN})) == "6"
     assert space_size(SearchSpec(algorithm="random", space={"learning_rate": {"loguniform": [1e-4, 1e-2]}})) == "continuous"
 
 

@@ -59,7 +59,16 @@ def effective_params(search: SearchSpec, params: dict[str, Any], train: TrainSet
 def settings_key(search: SearchSpec, params: dict[str, Any], train: TrainSettings | None = None) -> tuple[Hashable, ...]:
     """Equal for two trials exactly when their effective settings are equal. Values compare as
     Python does (1 == 1.0); a float drawn from a range equals another only if it is the same number."""
-    return tuple(sorted(effective_params(search, params, train).items()))
+    return tuple((name, _frozen(value)) for name, value in sorted(effective_params(search, params, train).items()))
+
+
+def _frozen(value: Any) -> Hashable:
+    """A hashable value equal for equal values: lists (lora_target: [q_proj, v_proj]) as tuples."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(item) for item in value)
+    if isinstance(value, dict):
+        return tuple(sorted((key, _frozen(item)) for key, item in value.items()))
+    return value
 
 
 def _plain(value: Any) -> Any:
@@ -68,20 +77,27 @@ def _plain(value: Any) -> Any:
     return item() if callable(item) and not isinstance(value, (str, bytes)) else value
 
 
-def enumerated(search: SearchSpec) -> list[str]:
-    """The dimensions Ray enumerates: all of a grid search, the `grid` ones of a random search."""
+def enumerated(search: SearchSpec, *, scalar: bool | None = None) -> list[str]:
+    """The dimensions Ray enumerates: all of a grid search, the `grid` ones of a random search;
+    with `scalar`, only those whose values are all (or not all) plain scalars."""
     if search.algorithm == "optuna-tpe":
         return []
-    return [name for name, dim in search.space.items() if search.algorithm == "grid" or dim.kind == "grid"]
+    names = [name for name, dim in search.space.items() if search.algorithm == "grid" or dim.kind == "grid"]
+    if scalar is None:
+        return names
+    return [name for name in names if all(isinstance(v, (str, int, float)) for v in search.space[name].values) is scalar]
 
 
 def grid_points(search: SearchSpec, train: TrainSettings | None = None) -> list[dict[str, Any]]:
-    """The distinct combinations of the enumerated dimensions, by effective settings, in grid order
-    (the last dimension varies fastest), each num_samples times; [] when nothing is enumerated.
+    """The distinct combinations of the enumerated dimensions with scalar values, by effective
+    settings, in grid order (the last dimension varies fastest), each num_samples times; [] when
+    there are none. Ray crosses each point with the enumerated dimensions whose values are lists
+    (lora_target: [all, [q_proj, v_proj]]: Ray takes a point's list for a nested setting, so those
+    stay Ray's own grid; a repeat among them is caught at run time).
 
     A setting the combination does not use is given its dimension's first value: Ray needs a
     value for every key it enumerates, and the trial ignores it."""
-    names = enumerated(search)
+    names = enumerated(search, scalar=True)
     if not names:
         return []
     seen: set[tuple[Hashable, ...]] = set()
@@ -166,10 +182,19 @@ def space_size(search: SearchSpec, train: TrainSettings | None = None) -> str:
     """How many distinct configurations (by effective settings) the space holds, in words."""
     if any(not dim.is_finite for dim in search.space.values()):
         return "continuous"
-    every = search.model_copy(update={"algorithm": "grid", "num_samples": 1})
-    return str(len(grid_points(every, train)) if search.space else 1)
+    names = list(search.space)
+    combinations = itertools.product(*(search.space[name].values for name in names))
+    return str(len({settings_key(search, dict(zip(names, values)), train) for values in combinations}))
+
+
+def ray_num_samples(search: SearchSpec, train: TrainSettings | None = None) -> int:
+    """Ray's num_samples: one per grid point when there are any (each replaces one sample)."""
+    return len(grid_points(search, train)) or search.num_samples
 
 
 def planned_trials(search: SearchSpec, train: TrainSettings | None = None) -> int:
-    """The trials Ray makes: Ray's num_samples for this spec (the grid points, when there is a grid)."""
-    return len(grid_points(search, train)) or search.num_samples
+    """The trials Ray makes: its samples, each crossed with the enumerated list-valued dimensions."""
+    crossed = 1
+    for name in enumerated(search, scalar=False):
+        crossed *= len(search.space[name].values)
+    return ray_num_samples(search, train) * crossed

@@ -16,7 +16,14 @@ import yaml
 from sweeper.errors import SweeperError
 from sweeper.orchestrate.preflight import Preflight, preflight
 from sweeper.orchestrate.progress import Progress
-from sweeper.orchestrate.space import CHECKPOINT_SCORE, effective_params, planned_trials, searcher, tune_param_space
+from sweeper.orchestrate.space import (
+    CHECKPOINT_SCORE,
+    effective_params,
+    planned_trials,
+    ray_num_samples,
+    searcher,
+    tune_param_space,
+)
 from sweeper.results.store import (
     MARKER,
     SweepLock,
@@ -272,7 +279,7 @@ def execute(
                     # The searcher has its metric; the scheduler judges curves, not a metric.
                     search_alg=searcher(spec.search, spec.train),
                     scheduler=scheduler,
-                    num_samples=planned_trials(spec.search, spec.train),  # a grid: its distinct points
+                    num_samples=ray_num_samples(spec.search, spec.train),  # a grid: its distinct points
                     max_concurrent_trials=max_concurrent,
                     reuse_actors=True,
                     trial_dirname_creator=trial_dirname,
