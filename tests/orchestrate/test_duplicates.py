@@ -2,6 +2,7 @@
 equal an earlier trial's trains nothing (sweeper.orchestrate.space, sweeper.orchestrate.duplicates)."""
 
 import json
+import re
 
 import pytest
 
@@ -153,7 +154,7 @@ def test_finished_owner_is_plain_data():
 
 
 @pytest.mark.slow
-def test_a_real_grid_sweep_trains_each_effective_configuration_once(tmp_path, demo_data):
+def test_a_real_grid_sweep_trains_each_effective_configuration_once(tmp_path, demo_data, capsys):
     """include_explanation x explanation_position repeated twice (num_samples 2): the grid makes 3
     distinct points per repetition (6 trials), and each repeat of the second repetition trains nothing."""
     import csv
@@ -174,7 +175,13 @@ def test_a_real_grid_sweep_trains_each_effective_configuration_once(tmp_path, de
         "tracking": {"tensorboard": False},
     })
     assert planned_trials(spec.search, spec.train) == 6
-    outcome = run_sweep(spec, num_cpus=2, quiet=True)
+    outcome = run_sweep(spec, num_cpus=2)
+    printed = capsys.readouterr().out
+    assert "sweep dup: 6 trials (grid)" in printed  # the progress count is the trials Ray makes
+    from sweeper.cli.run import print_outcome
+
+    print_outcome(outcome, top=6)
+    assert re.search(r"6 trials: \d completed, \d pruned, 0 errored, 3 duplicates", capsys.readouterr().out)
     sweep_dir = tmp_path / "results" / "dup"
     with open(sweep_dir / "leaderboard.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
