@@ -234,8 +234,7 @@ def test_a_real_tpe_sweep_waits_for_a_trial_in_flight_with_the_same_settings(tmp
                   "cutoff_len": 96, "include_explanation": False},
         "search": {"algorithm": "optuna-tpe", "num_samples": 2, "seed": 0,
                    "space": {"explanation_position": {"choice": ["after", "before"]}}},
-        "resources": {"cpu": 1},
-        "tracking": {"tensorboard": False},
+        "resources": {"cpu": 1},  # TensorBoard on (the default): the duplicate's run ends as one
     })
     run_sweep(spec, num_cpus=2, quiet=True)
     sweep_dir = tmp_path / "results" / "wait"
