@@ -63,7 +63,9 @@ class ConvergenceScheduler(FIFOScheduler):
         monitor = self._monitors.get(trial_id)
         if monitor is None:
             monitor = self._monitors[trial_id] = CurveMonitor(
-                run_settings(self._settings, facts), max_steps=facts.get("max_steps"), steps_per_epoch=facts.get("steps_per_epoch")
+                run_settings(self._settings, facts),  # an explanation-first trial: judged on its eval metrics
+                max_steps=facts.get("max_steps"),
+                steps_per_epoch=facts.get("steps_per_epoch"),
             )
         history = self._history.setdefault(trial_id, [])
         for point in points:
@@ -98,7 +100,9 @@ class ConvergenceScheduler(FIFOScheduler):
             self._pruned[trial_id] = points[-1].step if points else 0
         elif status == "completed":
             monitor = CurveMonitor(
-                run_settings(self._settings, facts), max_steps=facts.get("max_steps"), steps_per_epoch=facts.get("steps_per_epoch")
+                run_settings(self._settings, facts),  # an explanation-first trial: judged on its eval metrics
+                max_steps=facts.get("max_steps"),
+                steps_per_epoch=facts.get("steps_per_epoch"),
             )
             for point in points:
                 monitor.observe(point, self._sweep)

@@ -113,7 +113,8 @@ class MlflowSink:
             return
         for key, value in outcome.items():
             self._client.set_tag(run_id, key, value[:5000])
-        state = {"completed": "FINISHED", "pruned": "KILLED", "duplicate": "FINISHED"}.get(outcome.get("status", ""), "FAILED")
+        states = {"completed": "FINISHED", "pruned": "KILLED", "duplicate": "FINISHED"}
+        state = states.get(outcome.get("status", ""), "FAILED")
         self._client.set_terminated(run_id, status=state)
 
 

@@ -3,8 +3,8 @@
 Ranking: completed trials first, by the sweep's metric at the kept checkpoint (the best eval whose
 checkpoint is still on disk), with its binomial standard error over the eval rows; running and
 interrupted trials next, then pruned and errored ones, then duplicates (trials whose effective
-settings equalled an earlier trial's: they trained nothing and name that trial in `duplicate_of`). A pruned trial that collapsed after a
-lucky early eval never outranks a trial that ran to its end.
+settings equalled an earlier trial's: they trained nothing and name that trial in `duplicate_of`).
+A pruned trial that collapsed after a lucky early eval never outranks a trial that ran to its end.
 
 Plain python and the csv module: `sweeper leaderboard` must answer in about a second.
 """
