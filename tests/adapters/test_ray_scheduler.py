@@ -88,3 +88,26 @@ def test_a_trial_at_chance_is_stopped_only_once_finished_trials_show_chance_lead
     for name, curve in (("good", GOOD), ("stuck-1", chance), ("stuck-2", chance[::-1])):
         _feed(off, SimpleNamespace(trial_id=name), _results(curve))
     assert _feed(off, SimpleNamespace(trial_id="stuck-3"), _results(chance)) is None
+
+
+def test_an_explanation_first_trial_is_judged_on_its_eval_metric_not_its_label_loss():
+    # Its label loss rises (it would be stopped as diverged if judged on it); it states
+    # `signal: eval_metric` (sweeper.trial.train), so only its eval macro-F1 counts: it is stopped
+    # as outpaced by the good trial, at the same step as a label-first mediocre trial.
+    def reports(f1s, facts):
+        out = []
+        for i, f1 in enumerate(f1s):
+            step = (i + 1) * 25
+            train = [{"step": s, "loss": 2.0, "label_loss": 0.3 if s <= 40 else 1.0, **facts} for s in range(step - 24, step + 1)]
+            out.append({"points": [*train, {"step": step, "eval_macro_f1": f1, **facts}], "step": step, **facts})
+        return out
+
+    facts = {"max_steps": MAX, "steps_per_epoch": 75}
+    label_first = ConvergenceScheduler(PrunerSettings(num_classes=3))
+    assert _feed(label_first, SimpleNamespace(trial_id="lf"), reports(MEDIOCRE, facts)) is not None
+    assert label_first.verdict("lf")[1] == "diverged"
+
+    scheduler = ConvergenceScheduler(PrunerSettings(num_classes=3))
+    assert _feed(scheduler, SimpleNamespace(trial_id="good"), _results(GOOD)) is None
+    assert _feed(scheduler, SimpleNamespace(trial_id="first"), reports(MEDIOCRE, {**facts, "signal": "eval_metric"})) == 200
+    assert scheduler.verdict("first")[1] == "outpaced"

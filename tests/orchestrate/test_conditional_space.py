@@ -54,5 +54,15 @@ def test_a_real_tpe_sweep_over_the_conditional_space(tmp_path, demo_data):
     run_sweep(spec, num_cpus=2, quiet=True)
     with open(tmp_path / "results" / "cond" / "leaderboard.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == 3 and all(row["status"] in ("completed", "pruned") for row in rows), rows
+    assert len(rows) == 3 and all(row["status"] in ("completed", "pruned", "duplicate") for row in rows), rows
     assert all((row["explanation_position"] != "") == (row["include_explanation"] == "True") for row in rows), rows
+    # TPE may suggest a configuration again: that trial trains nothing and names the one it repeats.
+    def effective(row):
+        return row["include_explanation"], row["explanation_position"]
+
+    trained = [row for row in rows if row["status"] != "duplicate"]
+    assert len({effective(row) for row in trained}) == len(trained), rows
+    by_id = {row["trial_id"]: row for row in rows}
+    for row in rows:
+        if row["status"] == "duplicate":
+            assert effective(by_id[row["duplicate_of"]]) == effective(row) and row["steps_done"] == "0", rows

@@ -75,3 +75,58 @@ def test_a_batch_of_points_is_judged_point_by_point(tmp_path):
     assert feed(scheduler, recorder, t, result) == TrialScheduler.STOP
     assert "at step 4" in scheduler.verdict("batched")[2]  # the point that fired, not the batch's last
     assert [p["step"] for p in recorder.records["batched"].points] == [2, 4, 6]
+
+
+class _Registry:
+    """The duplicates registry's actor handle, as the recorder calls it (`.finish.remote(...)`)."""
+
+    def __init__(self):
+        self.calls = []
+        self.finish = SimpleNamespace(remote=lambda *args: self.calls.append(("finish", *args)))
+        self.release = SimpleNamespace(remote=lambda *args: self.calls.append(("release", *args)))
+
+
+def test_duplicates_are_recorded_as_such_and_originals_reported_to_the_registry(tmp_path):
+    from functools import partial
+
+    from sweeper.orchestrate.space import effective_params
+    from sweeper.spec.schema import SearchSpec
+
+    search = SearchSpec(space={"include_explanation": {"choice": [True, False]},
+                               "explanation_position": {"choice": ["after", "before"]}})
+    scheduler = ConvergenceScheduler(PrunerSettings(num_classes=3))
+    registry = _Registry()
+    recorder = SweepRecorder(tmp_path, list(search.space), "eval_macro_f1", "max", scheduler,
+                             effective=partial(effective_params, search), duplicates=registry)
+    original = trial("a", include_explanation=False, explanation_position="after")
+    repeat = trial("b", include_explanation=False, explanation_position="before")
+    failing, failing_repeat = trial("c", include_explanation=True, explanation_position="after"), trial("d", include_explanation=True, explanation_position="after")
+    for t in (original, repeat, failing, failing_repeat):
+        recorder.on_trial_start(0, [], t)
+    feed(scheduler, recorder, repeat, {"points": [], "duplicate_of": "a"})  # waiting for it
+    assert "waiting for trial a" in recorder.records["b"].reason
+    facts = {"max_steps": 10, "steps_per_epoch": 10}
+    feed(scheduler, recorder, original, {"step": 10, "loss": 1.0, "label_loss": 0.5, "eval_macro_f1": 0.7, OBJECTIVE: 0.7, **facts})
+    scheduler.on_trial_complete(None, original, {})
+    recorder.on_trial_complete(0, [], original)
+    assert registry.calls == [("finish", "a", "completed", 0.7, "")]
+    feed(scheduler, recorder, repeat, {"points": [], "duplicate_of": "a", "duplicate_status": "completed", OBJECTIVE: 0.7})
+    scheduler.on_trial_complete(None, repeat, {})
+    recorder.on_trial_complete(0, [], repeat)
+    recorder.on_trial_recover(0, [], failing)  # its process died; Ray retries it
+    assert registry.calls[-1] == ("release", "c")
+    recorder.on_trial_error(0, [], failing)
+    feed(scheduler, recorder, failing_repeat, {"points": [], "duplicate_of": "c"})
+    recorder.on_trial_error(0, [], failing_repeat)
+    assert [call[1] for call in registry.calls if call[0] == "finish"] == ["a", "c"]  # never a duplicate
+    recorder.flush()
+
+    rows = {r["trial_id"]: r for r in csv.DictReader(open(tmp_path / "leaderboard.csv"))}
+    assert rows["a"]["status"] == "completed" and rows["a"]["duplicate_of"] == ""
+    assert rows["b"]["status"] == "duplicate" and rows["b"]["duplicate_of"] == "a" and rows["b"]["steps_done"] == "0"
+    assert "the same settings as trial a (completed)" in rows["b"]["reason"]
+    # Without explanations the position is unused: blank, as TPE's define-by-run space leaves it.
+    assert rows["a"]["explanation_position"] == rows["b"]["explanation_position"] == ""
+    assert rows["d"]["status"] == "errored" and rows["d"]["duplicate_of"] == "c"
+    assert list(rows)[-1] == "b"  # a duplicate ranks after every trial that ran
+    assert recorder.records["b"].objective == 0.7  # replayed to the searcher on a resume

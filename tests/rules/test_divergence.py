@@ -143,7 +143,7 @@ def test_grad_norm_warning(losses, grads, count, index):
         ({"patience": 0}, "patience must be an int >= 1, got 0."),
         ({"window": 0}, "window must be an int >= 1, got 0."),
         ({"noise_mult": -1}, "noise_mult must be a number >= 0, got -1."),
-        ({"signal": "eval_loss"}, "signal must be one of 'auto', 'label_loss', 'loss', got 'eval_loss'."),
+        ({"signal": "eval_loss"}, "signal must be one of 'auto', 'label_loss', 'loss', 'eval_metric', got 'eval_loss'."),
     ],
 )
 def test_invalid_arguments(kwargs, message):

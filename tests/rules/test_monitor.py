@@ -230,7 +230,7 @@ def test_grace_from_fraction_and_steps():
         ({"stop_when_converged": None}, "stop_when_converged must be a bool, got None."),
         ({"staircase": "always"}, "staircase must be one of 'auto', 'stop', 'flag', got 'always'."),
         ({"num_classes": 1}, "num_classes must be an int >= 2 or None, got 1."),
-        ({"signal": "eval_loss"}, "signal must be one of 'auto', 'label_loss', 'loss', got 'eval_loss'."),
+        ({"signal": "eval_loss"}, "signal must be one of 'auto', 'label_loss', 'loss', 'eval_metric', got 'eval_loss'."),
         ({"divergence_rise_ratio": 0}, "divergence_rise_ratio must be a number > 0, got 0."),
         ({"divergence_patience": 0}, "divergence_patience must be an int >= 1, got 0."),
         ({"staircase_min_drop": 0}, "staircase_min_drop must be a number in (0, 1), got 0."),

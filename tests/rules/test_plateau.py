@@ -203,7 +203,7 @@ def test_cost_stays_bounded_on_long_runs():
         ({"num_classes": True}, "num_classes must be an int >= 2 or None, got True."),
         ({"initial_points": 0}, "initial_points must be an int >= 1, got 0."),
         ({"max_blocks": 4}, "max_blocks must be an int >= 8, got 4."),
-        ({"signal": "acc"}, "signal must be one of 'auto', 'label_loss', 'loss', got 'acc'."),
+        ({"signal": "acc"}, "signal must be one of 'auto', 'label_loss', 'loss', 'eval_metric', got 'acc'."),
     ],
 )
 def test_invalid_arguments(kwargs, message):

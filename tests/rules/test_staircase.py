@@ -246,7 +246,7 @@ def test_judge_eval(before, after, kind):
         ({"chunks": 1}, "chunks must be an int >= 2, got 1."),
         ({"eval_tolerance": -0.1}, "eval_tolerance must be a number in [0, 1), got -0.1."),
         ({"buffer_size": 10}, "buffer_size must be an int >= chunks * max_window (400), got 10."),
-        ({"signal": "x"}, "signal must be one of 'auto', 'label_loss', 'loss', got 'x'."),
+        ({"signal": "x"}, "signal must be one of 'auto', 'label_loss', 'loss', 'eval_metric', got 'x'."),
     ],
 )
 def test_invalid_arguments(kwargs, message):

@@ -75,6 +75,7 @@ def test_explanations_are_reported_and_keep_the_loss_up(tmp_path, small_dataset,
         assert math.isfinite(point["explanation_loss"])
     # the explanation's random words keep its loss above the label's once the label is learned a bit
     assert reporter.train_points[-1]["explanation_loss"] > 1.0
+    assert not any("signal" in report for report in reporter.reports)  # label first: the sweep's signal
 
 
 def test_save_steps_keeps_only_the_latest_checkpoints(tmp_path, small_dataset, make_settings):
@@ -205,3 +206,5 @@ def test_a_window_without_label_tokens_reports_no_label_loss(tmp_path, small_dat
         assert "label_loss" not in point and math.isfinite(point["loss"]) and math.isfinite(point["explanation_loss"])
     assert all("eval_label_loss" not in p and math.isfinite(p["eval_loss"]) for p in reporter.eval_points)
     assert summary.final_label_loss is None and summary.final_eval_label_loss is None
+    # Explanation first: the pruner is told to judge the eval metrics, never the label loss.
+    assert all(report["signal"] == "eval_metric" for report in reporter.reports)

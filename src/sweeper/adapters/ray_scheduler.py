@@ -24,6 +24,7 @@ from typing import Any
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from sweeper.rules import NO_SWEEP, CurveMonitor, PrunerSettings, Sweep
+from sweeper.rules.monitor import run_settings
 from sweeper.rules.point import Batch, Point, restart_step
 
 
@@ -62,7 +63,9 @@ class ConvergenceScheduler(FIFOScheduler):
         monitor = self._monitors.get(trial_id)
         if monitor is None:
             monitor = self._monitors[trial_id] = CurveMonitor(
-                self._settings, max_steps=facts.get("max_steps"), steps_per_epoch=facts.get("steps_per_epoch")
+                run_settings(self._settings, facts),  # an explanation-first trial: judged on its eval metrics
+                max_steps=facts.get("max_steps"),
+                steps_per_epoch=facts.get("steps_per_epoch"),
             )
         history = self._history.setdefault(trial_id, [])
         for point in points:
@@ -97,7 +100,9 @@ class ConvergenceScheduler(FIFOScheduler):
             self._pruned[trial_id] = points[-1].step if points else 0
         elif status == "completed":
             monitor = CurveMonitor(
-                self._settings, max_steps=facts.get("max_steps"), steps_per_epoch=facts.get("steps_per_epoch")
+                run_settings(self._settings, facts),  # an explanation-first trial: judged on its eval metrics
+                max_steps=facts.get("max_steps"),
+                steps_per_epoch=facts.get("steps_per_epoch"),
             )
             for point in points:
                 monitor.observe(point, self._sweep)

@@ -65,7 +65,9 @@ def command(args: argparse.Namespace) -> int:
         if args.all_columns:
             print(format_table(rows, header, max_width=None))
         else:
-            columns = NARROW[:4] + param_columns(header) + NARROW[4:] + NARROW_TAIL
+            # duplicate_of only in a sweep that has duplicates (trials that repeated another's result)
+            duplicates = ["duplicate_of"] if any(row.get("duplicate_of") for row in rows) else []
+            columns = NARROW[:2] + duplicates + NARROW[2:4] + param_columns(header) + NARROW[4:] + NARROW_TAIL
             print(format_table(rows, [c for c in columns if c in header]))
         metric = raw[0].get("metric") or "the metric"
         print(f"\nscore: {metric} at the kept checkpoint (score_se: its binomial standard error). {summary.line()}")

@@ -59,7 +59,10 @@ def print_outcome(outcome: Any, top: int) -> int:
     print()
     print(
         f"{len(outcome.rows)} trials: {counts.get('completed', 0)} completed, {counts.get('pruned', 0)} pruned, "
-        f"{counts.get('errored', 0)} errored. Compute: {pruning_summary(outcome.rows).line()}"
+        f"{counts.get('errored', 0)} errored"
+        + (f", {counts['duplicate']} duplicates (the same settings as an earlier trial: not trained)"
+           if counts.get("duplicate") else "")
+        + f". Compute: {pruning_summary(outcome.rows).line()}"
     )
     overlength = [r for r in outcome.rows if (r.get("samples_truncated") or 0) or (r.get("samples_dropped") or 0)]
     if overlength:

@@ -28,7 +28,8 @@ def command(args: argparse.Namespace) -> int:
     print(f"{args.spec}: ok")
     print(f"  sweep      {spec.name} -> {spec.sweep_uri}")
     print(f"  model      {spec.model}")
-    print(f"  search     {search.algorithm}, {planned_trials(search)} trials, space size {space_size(search)}, "
+    trials, size = planned_trials(search, spec.train), space_size(search, spec.train)
+    print(f"  search     {search.algorithm}, {trials} trials, space size {size}, "
           f"metric {search.metric} ({search.resolved_mode})")
     for name, dim in search.space.items():
         print(f"    {name:<28} {dim.kind} {dim.values}")

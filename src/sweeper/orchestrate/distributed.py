@@ -65,6 +65,12 @@ def distributed_trial(config: dict[str, Any], context: TrialContext) -> None:
     if trial_id in context.finished:
         replay_finished(*context.finished[trial_id])
         return
+    if context.duplicates is not None:
+        from sweeper.orchestrate.duplicates import settle_duplicate
+        from sweeper.spec import SweepSpec
+
+        if settle_duplicate(context.duplicates, SweepSpec.model_validate(context.spec), config):
+            return  # the same settings as a finished trial: its result was reported, no workers start
     storage = f"{str(context.spec['storage']).rstrip('/')}/{context.spec['name']}/train-runs"  # a path or a URI
     trainer = TorchTrainer(
         _worker,

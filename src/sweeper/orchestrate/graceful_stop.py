@@ -16,6 +16,8 @@ from typing import Any, Callable
 
 from ray.tune import Callback
 
+from sweeper.orchestrate.duplicates import DUPLICATE_OF
+
 GRACE_SECONDS = 120.0  # longest wait for the trials' checkpoints (a real step and a save fit well in it)
 
 
@@ -64,7 +66,12 @@ class GracefulStop(Callback):
             return
         if self._asked_at is None:
             self._asked_at = time.monotonic()
-            self._waiting = {trial.trial_id for trial in trials if trial.status == "RUNNING"}
+            # A trial waiting for another with the same settings trains nothing: nothing to save.
+            self._waiting = {
+                trial.trial_id
+                for trial in trials
+                if trial.status == "RUNNING" and not (trial.last_result or {}).get(DUPLICATE_OF)
+            }
             self._hold()
             self._flag.set.remote()
             self._say(

@@ -15,7 +15,7 @@ from pathlib import Path
 from sweeper.results.leaderboard import TrialRecord
 
 FILENAME = "ledger.jsonl"
-FINISHED = ("completed", "pruned", "errored")
+FINISHED = ("completed", "pruned", "errored", "duplicate")
 
 
 class Ledger:

@@ -10,6 +10,7 @@ import sys
 import time
 from typing import Any, TextIO
 
+from sweeper.orchestrate.ledger import FINISHED
 from sweeper.results.leaderboard import TrialRecord
 
 
@@ -83,7 +84,7 @@ class Progress:
     def _status(self, records: dict[str, TrialRecord]) -> str:
         counts = self._counts(records)
         elapsed = time.monotonic() - self._started
-        done = sum(counts.get(s, 0) for s in ("completed", "pruned", "errored"))
+        done = sum(counts.get(s, 0) for s in FINISHED)
         running = [r for r in records.values() if r.status == "running"]
         flight = "; ".join(
             f"{r.trial_id} step {_fmt(_last(r, 'step'))} loss {_fmt(_last(r, 'loss'))} "
@@ -94,13 +95,16 @@ class Progress:
 
     @staticmethod
     def _summary(counts: dict[str, int]) -> str:
-        return ", ".join(f"{counts.get(s, 0)} {s}" for s in ("completed", "pruned", "errored"))
+        shown = [s for s in FINISHED if s != "duplicate" or counts.get(s)]
+        return ", ".join(f"{counts.get(s, 0)} {s}" for s in shown)
 
     def _event(self, record: TrialRecord) -> str:
         params = " ".join(f"{k}={_fmt(v, 4) if isinstance(v, float) else v}" for k, v in record.params.items())
         if record.status == "running":
             return f"  {'started':<12}{record.trial_id}  {params}"
         detail = record.reason or record.error or record.verdict
+        if record.status == "duplicate":
+            return f"  {record.status:<12}{record.trial_id}  {detail}"
         f1 = _fmt(max((p["eval_macro_f1"] for p in record.points if p.get("eval_macro_f1") is not None), default=None))
         return f"  {record.status:<12}{record.trial_id}  step {_fmt(_last(record, 'step'))}  best f1 {f1}  {detail}"
 
@@ -109,7 +113,7 @@ class Progress:
 
         counts = self._counts(records)
         elapsed = time.monotonic() - self._started
-        done = sum(counts.get(s, 0) for s in ("completed", "pruned", "errored"))
+        done = sum(counts.get(s, 0) for s in FINISHED)
         table = Table(title=f"sweep {done}/{self.planned} done ({self._summary(counts)}), {elapsed:.0f}s")
         for column in ("trial", "status", "params", "step", "epoch", "loss", "label loss", "eval f1", "verdict"):
             table.add_column(column)

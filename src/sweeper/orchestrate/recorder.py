@@ -11,6 +11,7 @@ from typing import Any, Callable
 from ray.tune import Callback
 
 from sweeper.errors import SweeperError
+from sweeper.orchestrate.duplicates import DUPLICATE, DUPLICATE_OF
 from sweeper.orchestrate.ledger import Ledger
 from sweeper.orchestrate.space import OBJECTIVE
 from sweeper.orchestrate.trainable import TrialRaised
@@ -31,11 +32,16 @@ class SweepRecorder(Callback):
         scheduler: Any,
         on_change: Callable[["SweepRecorder"], None] | None = None,
         flush_seconds: float = 5.0,
+        effective: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        duplicates: Any = None,
         on_written: Callable[[], None] | None = None,
         checkpoints_in: str | None = None,
     ) -> None:
-        """`on_written` is called after each write of the sweep's files (to upload them);
-        `checkpoints_in`: where the trials' checkpoint folders are (default: `sweep_dir`)."""
+        """`effective` maps a trial's config to its effective settings (the leaderboard's parameter
+        columns: blank where the trial does not use one); `duplicates` is the registry actor of
+        sweeper.orchestrate.duplicates, told when a trial finishes or is retried. `on_written` is
+        called after each write of the sweep's files (to upload them); `checkpoints_in`: where the
+        trials' checkpoint folders are (default: `sweep_dir`)."""
         self.sweep_dir = Path(sweep_dir)
         self.checkpoints_in = checkpoints_in or str(self.sweep_dir)
         self._on_written = on_written
@@ -50,6 +56,8 @@ class SweepRecorder(Callback):
         self._flush_seconds = flush_seconds
         self._last_flush = 0.0
         self.write_error: SweeperError | None = None  # the last failed write, until one succeeds
+        self._effective = effective
+        self.duplicates = duplicates
 
     def __getstate__(self) -> dict[str, Any]:
         # Ray pickles the run config (callbacks included) into the experiment folder; the live
@@ -57,6 +65,7 @@ class SweepRecorder(Callback):
         state = self.__dict__.copy()
         state["_on_change"] = None
         state["_on_written"] = None
+        state["duplicates"] = None  # an actor of this run only
         return state
 
     def attach(self, on_change: Callable[["SweepRecorder"], None] | None) -> None:
@@ -95,6 +104,14 @@ class SweepRecorder(Callback):
         record.points.extend(point.as_dict() for point in batch.points)
         merge_facts(record.facts, batch.facts)
         record.objective = result.get(OBJECTIVE, record.objective)
+        if result.get(DUPLICATE_OF):
+            record.duplicate_of = str(result[DUPLICATE_OF])
+            ended = result.get("duplicate_status")
+            record.reason = (
+                f"the same settings as trial {record.duplicate_of} ({ended}): its result, not trained again"
+                if ended
+                else f"waiting for trial {record.duplicate_of}, which trains the same settings"
+            )
         record.wall_seconds = result.get("time_total_s", record.wall_seconds)
         self._changed()
 
@@ -107,8 +124,11 @@ class SweepRecorder(Callback):
         if trial.trial_id in self.finished:
             return
         record = self._record(trial)
-        record.status = "pruned" if self.scheduler.was_pruned(trial.trial_id) else "completed"
-        record.verdict, record.stopped_by, record.reason = self.scheduler.verdict(trial.trial_id)
+        if record.duplicate_of:
+            record.status = DUPLICATE  # its reason names the trial it repeated
+        else:
+            record.status = "pruned" if self.scheduler.was_pruned(trial.trial_id) else "completed"
+            record.verdict, record.stopped_by, record.reason = self.scheduler.verdict(trial.trial_id)
         self._finish(record)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -118,7 +138,14 @@ class SweepRecorder(Callback):
         record.status = "errored"
         record.verdict, record.stopped_by, _ = self.scheduler.verdict(trial.trial_id)
         record.error = error_line(trial)
+        if record.duplicate_of:
+            record.reason = ""  # the error says which trial's error it repeats
         self._finish(record)
+
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        # Its process died and Ray retries it: a trial waiting on its settings may take them over.
+        if self.duplicates is not None:
+            self.duplicates.release.remote(trial.trial_id)
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
         self._flush_during_sweep()  # the driver flushes once more after Ray and raises then
@@ -135,12 +162,17 @@ class SweepRecorder(Callback):
         self.ledger.append(record)  # first: once here, a resume never trains this trial again
         self._written()
         self.finished.add(record.trial_id)
+        if self.duplicates is not None and not record.duplicate_of:
+            self.duplicates.finish.remote(record.trial_id, record.status, record.objective, record.error)
         self._changed(force=True)
 
     def _record(self, trial: Any) -> TrialRecord:
         record = self.records.get(trial.trial_id)
         if record is None:
-            params = {name: trial.config.get(name) for name in self.param_names}
+            if self._effective is not None:
+                params = self._effective(trial.config)
+            else:
+                params = {name: trial.config.get(name) for name in self.param_names}
             record = self.records[trial.trial_id] = TrialRecord(trial_id=trial.trial_id, params=params)
         return record
 

@@ -1,17 +1,27 @@
 """The spec's `search` section as Ray Tune's param space and searcher.
 
-`explanation_position` only matters when a trial includes explanations, so when both are
-searched by Optuna's TPE the space is define-by-run: a trial without explanations is given no
-position (it keeps train.explanation_position, unused), and TPE never spends trials on two
-positions of the same wo-explain configuration.
+`explanation_position` only matters when a trial includes explanations. A trial's *effective
+settings* are its searched values with such a setting blanked (None) when the one it depends on
+is off: two trials with equal effective settings train the same run.
+
+- Under Optuna's TPE the space is define-by-run: a trial without explanations is given no
+  position (it keeps train.explanation_position, unused).
+- A grid (algorithm grid, or the `grid` dimensions of a random search) is enumerated here, each
+  distinct combination of effective settings once (`grid_points`), and handed to Ray as the
+  points its variant generator runs: include_explanation x explanation_position is 3 trials, not 4.
+- Anything else that still comes out equal (TPE or a random draw suggesting a categorical
+  configuration again, a grid repeated by num_samples) is caught when the trial starts
+  (sweeper.orchestrate.duplicates).
 """
 
 from __future__ import annotations
 
+import itertools
 from functools import partial
-from typing import Any
+from typing import Any, Hashable
 
 from sweeper.spec import Dimension, SearchSpec
+from sweeper.spec.schema import TrainSettings
 
 OBJECTIVE = "objective"  # what the searcher sees: the best value of the spec's metric so far
 # Sent with each checkpoint: the spec's metric at its step, so Ray keeps each trial's best
@@ -29,9 +39,86 @@ def conditional(search: SearchSpec) -> bool:
     )
 
 
+def effective_params(search: SearchSpec, params: dict[str, Any], train: TrainSettings | None = None) -> dict[str, Any]:
+    """Each searched setting's value as the trial uses it; None for one it does not use (a
+    conditional setting whose parent is off in `params`, or in `train` when the parent is not
+    searched). A parent that is searched but absent from `params` counts as on."""
+    train = train if train is not None else TrainSettings()
+    effective = {}
+    for name in search.space:
+        value = _plain(params.get(name))
+        parent = CONDITIONAL.get(name)
+        if parent is not None:
+            on = params[parent] if parent in params else (parent in search.space or getattr(train, parent))
+            if not on:
+                value = None
+        effective[name] = value
+    return effective
+
+
+def settings_key(search: SearchSpec, params: dict[str, Any], train: TrainSettings | None = None) -> tuple[Hashable, ...]:
+    """Equal for two trials exactly when their effective settings are equal. Values compare as
+    Python does (1 == 1.0); a float drawn from a range equals another only if it is the same number."""
+    return tuple((name, _frozen(value)) for name, value in sorted(effective_params(search, params, train).items()))
+
+
+def _frozen(value: Any) -> Hashable:
+    """A hashable value equal for equal values: lists (lora_target: [q_proj, v_proj]) as tuples."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(item) for item in value)
+    if isinstance(value, dict):
+        return tuple(sorted((key, _frozen(item)) for key, item in value.items()))
+    return value
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar (Ray's samplers) as the Python value it holds."""
+    item = getattr(value, "item", None)
+    return item() if callable(item) and not isinstance(value, (str, bytes)) else value
+
+
+def enumerated(search: SearchSpec, *, scalar: bool | None = None) -> list[str]:
+    """The dimensions Ray enumerates: all of a grid search, the `grid` ones of a random search;
+    with `scalar`, only those whose values are all (or not all) plain scalars."""
+    if search.algorithm == "optuna-tpe":
+        return []
+    names = [name for name, dim in search.space.items() if search.algorithm == "grid" or dim.kind == "grid"]
+    if scalar is None:
+        return names
+    return [name for name in names if all(isinstance(v, (str, int, float)) for v in search.space[name].values) is scalar]
+
+
+def grid_points(search: SearchSpec, train: TrainSettings | None = None) -> list[dict[str, Any]]:
+    """The distinct combinations of the enumerated dimensions with scalar values, by effective
+    settings, in grid order (the last dimension varies fastest), each num_samples times; [] when
+    there are none. Ray crosses each point with the enumerated dimensions whose values are lists
+    (lora_target: [all, [q_proj, v_proj]]: Ray takes a point's list for a nested setting, so those
+    stay Ray's own grid; a repeat among them is caught at run time).
+
+    A setting the combination does not use is given its dimension's first value: Ray needs a
+    value for every key it enumerates, and the trial ignores it."""
+    names = enumerated(search, scalar=True)
+    if not names:
+        return []
+    seen: set[tuple[Hashable, ...]] = set()
+    distinct = []
+    for values in itertools.product(*(search.space[name].values for name in names)):
+        point = dict(zip(names, values))
+        key = settings_key(search, point, train)  # the other dimensions are None in every point
+        if key in seen:
+            continue
+        seen.add(key)
+        unused = effective_params(search, point, train)
+        distinct.append({name: search.space[name].values[0] if unused[name] is None else value
+                         for name, value in point.items()})
+    return [dict(point) for _ in range(search.num_samples) for point in distinct]
+
+
 def tune_param_space(search: SearchSpec) -> dict[str, Any]:
     if conditional(search):
         return {}  # the searcher samples the space itself (define_by_run)
+    # Enumerated dimensions are set by grid_points (every point sets all of them); the domain is
+    # only what Ray checks a point's value against.
     enumerate_all = search.algorithm == "grid"
     return {name: _domain(dim, enumerate_all) for name, dim in search.space.items()}
 
@@ -51,8 +138,9 @@ def _domain(dim: Dimension, enumerate_all: bool) -> Any:
     return tune.choice(dim.values)
 
 
-def searcher(search: SearchSpec) -> Any:
-    """A seeded searcher; Optuna's TPE behind a concurrency limit when max_concurrent is set."""
+def searcher(search: SearchSpec, train: TrainSettings | None = None) -> Any:
+    """A seeded searcher; Optuna's TPE behind a concurrency limit when max_concurrent is set; for
+    a grid, Ray's variant generator given the distinct grid points."""
     from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
 
     if search.algorithm == "optuna-tpe":
@@ -63,7 +151,11 @@ def searcher(search: SearchSpec) -> Any:
         if search.max_concurrent:
             return ConcurrencyLimiter(algo, max_concurrent=search.max_concurrent)
         return algo
-    return BasicVariantGenerator(random_state=search.seed, max_concurrent=search.max_concurrent or 0)
+    return BasicVariantGenerator(
+        points_to_evaluate=grid_points(search, train) or None,
+        random_state=search.seed,
+        max_concurrent=search.max_concurrent or 0,
+    )
 
 
 def define_by_run(search: SearchSpec, trial: Any) -> None:
@@ -86,22 +178,23 @@ def define_by_run(search: SearchSpec, trial: Any) -> None:
             trial.suggest_categorical(name, dim.values)
 
 
-def space_size(search: SearchSpec) -> str:
-    """How many distinct configurations the space holds, in words."""
+def space_size(search: SearchSpec, train: TrainSettings | None = None) -> str:
+    """How many distinct configurations (by effective settings) the space holds, in words."""
     if any(not dim.is_finite for dim in search.space.values()):
         return "continuous"
-    size = 1
-    for dim in search.space.values():
-        size *= len(dim.values)
-    return str(size)
+    names = list(search.space)
+    combinations = itertools.product(*(search.space[name].values for name in names))
+    return str(len({settings_key(search, dict(zip(names, values)), train) for values in combinations}))
 
 
-def planned_trials(search: SearchSpec) -> int:
-    if search.algorithm == "grid" or any(dim.kind == "grid" for dim in search.space.values()):
-        grid = 1
-        for dim in search.space.values():
-            if dim.kind == "grid" or search.algorithm == "grid":
-                grid *= len(dim.values)
-        return grid * search.num_samples
-    return search.num_samples
+def ray_num_samples(search: SearchSpec, train: TrainSettings | None = None) -> int:
+    """Ray's num_samples: one per grid point when there are any (each replaces one sample)."""
+    return len(grid_points(search, train)) or search.num_samples
 
+
+def planned_trials(search: SearchSpec, train: TrainSettings | None = None) -> int:
+    """The trials Ray makes: its samples, each crossed with the enumerated list-valued dimensions."""
+    crossed = 1
+    for name in enumerated(search, scalar=False):
+        crossed *= len(search.space[name].values)
+    return ray_num_samples(search, train) * crossed

@@ -7,6 +7,7 @@ import logging
 import os
 import shutil
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +16,14 @@ import yaml
 from sweeper.errors import SweeperError
 from sweeper.orchestrate.preflight import Preflight, preflight
 from sweeper.orchestrate.progress import Progress
-from sweeper.orchestrate.space import CHECKPOINT_SCORE, planned_trials, searcher, tune_param_space
+from sweeper.orchestrate.space import (
+    CHECKPOINT_SCORE,
+    effective_params,
+    planned_trials,
+    ray_num_samples,
+    searcher,
+    tune_param_space,
+)
 from sweeper.results.store import (
     MARKER,
     SweepLock,
@@ -227,6 +235,7 @@ def execute(
     logging.getLogger("ray.tune").setLevel(logging.CRITICAL)
 
     from sweeper.adapters.ray_scheduler import ConvergenceScheduler
+    from sweeper.orchestrate.duplicates import finished_owners, registry
     from sweeper.orchestrate.graceful_stop import GracefulStop, stop_flag
     from sweeper.orchestrate.held_out import score_best_on_test
     from sweeper.orchestrate.recorder import SweepRecorder
@@ -238,9 +247,10 @@ def execute(
     mode = spec.search.resolved_mode
     param_names = list(spec.search.space)
     scheduler = ConvergenceScheduler(checked.pruner)
-    progress = Progress(planned_trials(spec.search), stream=open(os.devnull, "w") if quiet else None)
+    progress = Progress(planned_trials(spec.search, spec.train), stream=open(os.devnull, "w") if quiet else None)
     recorder = SweepRecorder(
         sweep_dir, param_names, spec.search.metric, mode, scheduler, on_change=lambda r: progress.update(r.records),
+        effective=partial(effective_params, spec.search, train=spec.train),
         on_written=mirror.push if mirror is not None else None,
         checkpoints_in=spec.sweep_uri if mirror is not None else None,
     )
@@ -278,16 +288,19 @@ def execute(
             )
         in_flight = min(fits, spec.search.max_concurrent or fits)
         progress.say(
-            f"sweep {spec.name}: {planned_trials(spec.search)} trials ({spec.search.algorithm}), "
+            f"sweep {spec.name}: {planned_trials(spec.search, spec.train)} trials ({spec.search.algorithm}), "
             f"Ray sees {cpus:g} CPUs / {gpus:g} GPUs -> up to {in_flight} in flight; results in {spec.sweep_uri}"
         )
         flag = stop_flag()
+        # Which trial trains which effective settings: a trial repeating another's trains nothing.
+        recorder.duplicates = registry(finished_owners(spec, stored.records.values()) if stored is not None else ())
         context = TrialContext(
             spec=spec.model_dump(mode="json"),
             metric=spec.search.metric,
             mode=mode,
             finished=stored.replays() if stored is not None else {},
             stop_flag=flag,
+            duplicates=recorder.duplicates,
         )
         if workers > 1:
             from sweeper.orchestrate.distributed import DRIVER_RESOURCES, distributed_trial
@@ -313,9 +326,9 @@ def execute(
                 param_space=tune_param_space(spec.search),
                 tune_config=tune.TuneConfig(
                     # The searcher has its metric; the scheduler judges curves, not a metric.
-                    search_alg=searcher(spec.search),
+                    search_alg=searcher(spec.search, spec.train),
                     scheduler=scheduler,
-                    num_samples=spec.search.num_samples,
+                    num_samples=ray_num_samples(spec.search, spec.train),  # a grid: its distinct points
                     max_concurrent_trials=max_concurrent,
                     reuse_actors=True,
                     trial_dirname_creator=trial_dirname,

@@ -18,6 +18,7 @@ from typing import Any
 
 from ray.tune.logger import TBXLoggerCallback
 
+from sweeper.orchestrate.duplicates import DUPLICATE_OF
 from sweeper.rules.point import POINT_FIELDS
 
 VALUES = POINT_FIELDS[1:]
@@ -112,7 +113,8 @@ class MlflowSink:
             return
         for key, value in outcome.items():
             self._client.set_tag(run_id, key, value[:5000])
-        state = {"completed": "FINISHED", "pruned": "KILLED"}.get(outcome.get("status", ""), "FAILED")
+        states = {"completed": "FINISHED", "pruned": "KILLED", "duplicate": "FINISHED"}
+        state = states.get(outcome.get("status", ""), "FAILED")
         self._client.set_terminated(run_id, status=state)
 
 
@@ -208,6 +210,9 @@ class TrackingCallback(TBXLoggerCallback):
         pruned = self._scheduler.was_pruned(trial.trial_id)
         status = "errored" if failed else ("pruned" if pruned else "completed")
         verdict, stopped_by, reason = self._scheduler.verdict(trial.trial_id)
+        duplicate_of = (getattr(trial, "last_result", None) or {}).get(DUPLICATE_OF)
+        if duplicate_of and not failed:  # it repeated that trial's result and trained nothing
+            status, verdict, reason = "duplicate", "", f"the same settings as trial {duplicate_of}: not trained again"
         outcome = {"status": status, "verdict": verdict, "stopped_by": stopped_by, "reason": reason}
         self._each("end", trial.trial_id, outcome)
 

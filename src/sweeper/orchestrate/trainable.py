@@ -38,6 +38,7 @@ class TrialContext:
     # resume: trial_id -> (the objective the searcher was told, the error if it errored).
     finished: dict[str, tuple[float | None, str]] = field(default_factory=dict)
     stop_flag: Any = None  # sweeper.orchestrate.graceful_stop's flag, set when the sweep is stopping
+    duplicates: Any = None  # sweeper.orchestrate.duplicates' registry: which trial trains which settings
 
 
 class RayReporter:
@@ -126,6 +127,7 @@ def sweep_trial(config: dict[str, Any], context: TrialContext) -> None:
     from ray import tune
     from ray.train._internal.session import get_session
 
+    from sweeper.orchestrate.duplicates import settle_duplicate
     from sweeper.spec import SweepSpec
     from sweeper.trial.train import TrialConfig, run_trial
 
@@ -135,6 +137,8 @@ def sweep_trial(config: dict[str, Any], context: TrialContext) -> None:
         return
     spec = SweepSpec.model_validate(context.spec)
     settings = spec.trial_settings(config)
+    if context.duplicates is not None and settle_duplicate(context.duplicates, spec, config):
+        return  # the same settings as a finished trial: its result was reported, nothing trains
     cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0)
     raised = Path(tune.get_context().get_trial_dir()) / RAISED
     if raised.exists():

@@ -2,8 +2,9 @@
 
 Ranking: completed trials first, by the sweep's metric at the kept checkpoint (the best eval whose
 checkpoint is still on disk), with its binomial standard error over the eval rows; running and
-interrupted trials next, then pruned and errored ones. A pruned trial that collapsed after a
-lucky early eval never outranks a trial that ran to its end.
+interrupted trials next, then pruned and errored ones, then duplicates (trials whose effective
+settings equalled an earlier trial's: they trained nothing and name that trial in `duplicate_of`).
+A pruned trial that collapsed after a lucky early eval never outranks a trial that ran to its end.
 
 Plain python and the csv module: `sweeper leaderboard` must answer in about a second.
 """
@@ -23,7 +24,8 @@ from sweeper.results.store import atomic_write_text
 from sweeper.uri import is_uri
 from sweeper.rules.point import EVAL_FIELDS
 
-ID_COLUMNS = ("trial_id", "status", "verdict", "stopped_by", "reason")
+# duplicate_of: the trial whose result a trial repeated (same effective settings; it trained nothing).
+ID_COLUMNS = ("trial_id", "status", "duplicate_of", "verdict", "stopped_by", "reason")
 
 SUMMARY_COLUMNS = (
     "metric",
@@ -60,7 +62,8 @@ RATE_METRICS = ("eval_accuracy", "eval_macro_f1")  # in [0, 1]: a binomial SE ov
 METRIC_MODES = {"eval_macro_f1": "max", "eval_accuracy": "max", "eval_label_loss": "min", "eval_loss": "min"}
 
 # Ranking groups: what ran to its end first; what may still change next; then what was cut short.
-STATUS_ORDER = {"completed": 0, "running": 1, "interrupted": 2, "pending": 3, "pruned": 4, "errored": 5}
+# A duplicate last: its result is its original's row.
+STATUS_ORDER = {"completed": 0, "running": 1, "interrupted": 2, "pending": 3, "pruned": 4, "errored": 5, "duplicate": 6}
 
 # A trial pruned this close to its end saved next to nothing; the summary says so apart.
 LATE_PRUNE_SHARE = 0.05
@@ -81,6 +84,7 @@ class TrialRecord:
     points: list[dict[str, Any]] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)  # sweeper.rules.point.FACT_FIELDS
     objective: float | None = None  # what the searcher was told when the trial finished (replayed on resume)
+    duplicate_of: str = ""  # the trial with the same effective settings whose result this one repeated
 
     def summary(self, metric: str = "eval_macro_f1", checkpoints: dict[int, str] | None = None) -> dict[str, Any]:
         """The row's numbers. `checkpoints` maps a step to its checkpoint folder still on disk."""
@@ -196,6 +200,7 @@ def leaderboard_rows(
         row: dict[str, Any] = {
             "trial_id": record.trial_id,
             "status": record.status,
+            "duplicate_of": record.duplicate_of or None,
             "verdict": record.verdict,
             "stopped_by": record.stopped_by,
             "reason": reason,
@@ -259,7 +264,7 @@ def typed(row: dict[str, str]) -> dict[str, Any]:
 def _parse(key: str, text: str | None) -> Any:
     if text is None or text == "":
         return None
-    if key in ("trial_id", "reason", "adapter_path", "metric"):
+    if key in ("trial_id", "duplicate_of", "reason", "adapter_path", "metric"):
         return text
     if text in ("True", "False"):
         return text == "True"

@@ -52,7 +52,7 @@ def frozen_trials(view: SweepView, extra: dict[str, Any] | None = None) -> list[
     for number, row in enumerate(sorted(view.rows, key=lambda r: str(r["trial_id"]))):
         status = row.get("status")
         if status not in STATES:
-            continue  # pending: nothing ran
+            continue  # pending, duplicate: nothing ran (a duplicate's result is its original's)
         state = TrialState[STATES[status]]
         value = row.get("score") if _finite(row.get("score")) else None
         if state == TrialState.COMPLETE and value is None:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 from sweeper.errors import SweeperError
 from sweeper.rules.point import Finding, Point
+from sweeper.rules.signal import EVAL_METRIC
 from sweeper.rules.smoothing import llamafactory_smooth
 from sweeper.rules.staircase import epoch_index
 
@@ -133,28 +134,50 @@ _STATUS_STYLES = {"completed": "-", "pruned": "--", "errored": ":", "running": "
 
 def trial_label(record: object) -> str:
     """A trial's name in a legend: its id and its searched parameters."""
-    params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in getattr(record, "params").items())
+    params = ", ".join(
+        f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+        for k, v in getattr(record, "params").items()
+        if v is not None  # a setting the trial does not use
+    )
     return f"{getattr(record, 'trial_id')} ({getattr(record, 'status')}) {params}".strip()
 
 
-def plot_sweep(records: Sequence[object], out_path: str | Path, title: str = "") -> Path:
-    """Write a PNG of a whole sweep: every trial's raw label loss and eval macro-F1 against the
-    share of its planned steps, one colour per trial named with its parameters in the legend,
-    dashed when pruned, with an X where the pruner stopped it.
+def judged_on_eval(record: object) -> bool:
+    """Whether the pruner judged a trial on its eval metrics only: an explanation-first trial,
+    whose label loss is teacher-forced right after the gold explanation (sweeper.rules.signal)."""
+    return getattr(record, "facts").get("signal") == EVAL_METRIC
 
-    `records` are TrialRecords (sweeper.results.leaderboard). Written atomically.
-    """
+
+def plot_sweep(records: Sequence[object], out_path: str | Path, title: str = "") -> Path:
+    """Write a PNG of a whole sweep (`sweep_figure`). `records` are TrialRecords
+    (sweeper.results.leaderboard). Written atomically."""
     import io
 
+    from sweeper.results.store import atomic_write
+
+    figure = sweep_figure(records, title)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    out_path = Path(out_path)
+    atomic_write(out_path, lambda handle: handle.write(buffer.getvalue()))
+    return out_path
+
+
+def sweep_figure(records: Sequence[object], title: str = "") -> Any:
+    """Every trial's judged signal against the share of its planned steps, one colour per trial
+    named with its parameters in the legend, dashed when pruned, with an X where the pruner
+    stopped it: on the left the raw label loss of the trials judged on it; on the right the eval
+    macro-F1 of all, drawn thick for the explanation-first trials, which are judged on their eval
+    metrics (read from generated text) and whose label loss, near zero whatever they learned, is
+    not drawn."""
     from matplotlib import colormaps
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from sweeper.results.store import atomic_write
-
     figure = Figure(figsize=(15, 5.5), dpi=100)
     FigureCanvasAgg(figure)
     loss_axes, f1_axes = figure.add_subplot(1, 2, 1), figure.add_subplot(1, 2, 2)
+    records = [record for record in records if getattr(record, "status") != "duplicate"]  # no curve: its original's
     palette = colormaps["tab10" if len(records) <= 10 else "tab20"]
     for index, record in enumerate(records):
         points = getattr(record, "points")
@@ -163,23 +186,39 @@ def plot_sweep(records: Sequence[object], out_path: str | Path, title: str = "")
         color = palette(index % 20)
         style = _STATUS_STYLES.get(status, "-")
         label = trial_label(record)
+        on_eval = judged_on_eval(record)
+        if on_eval:
+            label += "  [judged on eval F1]"
         train = [p for p in points if p.get("label_loss") is not None and math.isfinite(p["label_loss"])]
         evals = [p for p in points if p.get("eval_macro_f1") is not None]
-        if train:
+        if train and not on_eval:
             xs = [p["step"] / planned for p in train]
             loss_axes.plot(xs, [p["label_loss"] for p in train], color=color, linestyle=style, linewidth=0.8, alpha=0.8)
             if status == "pruned":
                 loss_axes.plot([xs[-1]], [train[-1]["label_loss"]], "X", color=color, markersize=9, markeredgecolor="black")
-        f1_axes.plot([p["step"] / planned for p in evals], [p["eval_macro_f1"] for p in evals],
-                     color=color, linestyle=style, marker="o", markersize=3, linewidth=0.9, alpha=0.8, label=label)
+        xs = [p["step"] / planned for p in evals]
+        f1_axes.plot(xs, [p["eval_macro_f1"] for p in evals], color=color, linestyle=style, marker="D" if on_eval else "o",
+                     markersize=4 if on_eval else 3, linewidth=2.0 if on_eval else 0.9, alpha=0.8, label=label)
+        if on_eval and status == "pruned" and evals:
+            f1_axes.plot([xs[-1]], [evals[-1]["eval_macro_f1"]], "X", color=color, markersize=9, markeredgecolor="black")
     loss_axes.set_yscale("log")
     loss_axes.set_xlabel("share of the trial's planned steps")
     loss_axes.set_ylabel("label loss (raw, log scale)")
-    loss_axes.set_title("label loss: judged per trial, comparable with and without explanations", fontsize=9)
+    loss_axes.set_title("label loss: judged per trial,\ncomparable with and without explanations", fontsize=9)
+    first = sum(1 for record in records if judged_on_eval(record))
+    if first:
+        loss_axes.text(
+            0.02, 0.02, f"not drawn: {first} explanation-first trial{'s' if first > 1 else ''}, judged on eval F1 (right):\n"
+            "their label follows the gold explanation, so its loss is near 0 whatever they learned",
+            transform=loss_axes.transAxes, fontsize=7, va="bottom",
+        )
     f1_axes.set_xlabel("share of the trial's planned steps")
     f1_axes.set_ylabel("eval macro-F1")
     f1_axes.set_ylim(0, 1)
-    f1_axes.set_title("eval macro-F1", fontsize=9)
+    f1_axes.set_title(
+        "eval macro-F1" + ("\n(thick: explanation-first trials, judged on it)" if first else ""),
+        fontsize=9,
+    )
     for axes in (loss_axes, f1_axes):
         axes.grid(alpha=0.25)
     if f1_axes.get_legend_handles_labels()[0]:
@@ -187,8 +226,4 @@ def plot_sweep(records: Sequence[object], out_path: str | Path, title: str = "")
     if title:
         figure.suptitle(title, fontsize=10)
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    out_path = Path(out_path)
-    atomic_write(out_path, lambda handle: handle.write(buffer.getvalue()))
-    return out_path
+    return figure

@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields, replace
-from typing import Any, Iterable, Literal
+from typing import Any, Iterable, Literal, Mapping
 
 from sweeper.rules import _check
 from sweeper.rules.divergence import DivergenceRule, GradNormWarningRule
@@ -62,7 +62,7 @@ from sweeper.rules.pace import PaceRule
 from sweeper.rules.plateau import PlateauRule
 from sweeper.rules.point import Finding, Point
 from sweeper.rules.precedent import PrecedentRule
-from sweeper.rules.signal import SIGNAL_CHOICES
+from sweeper.rules.signal import EVAL_METRIC, SIGNAL_CHOICES
 from sweeper.rules.staircase import StaircaseRule
 from sweeper.rules.sweep import NO_SWEEP, FinishedRun, Sweep
 
@@ -112,8 +112,8 @@ class PrunerSettings:
     """auto: stop when memorising, flag when improving or unjudged; stop: always; flag: never."""
     num_classes: int | None = None
     """Classes C of a classification target: judge the label loss on [0, ln C]."""
-    signal: Literal["auto", "label_loss", "loss"] = "auto"
-    """Judged value: label_loss when the run logs it (auto), or one of them always."""
+    signal: Literal["auto", "label_loss", "loss", "eval_metric"] = "auto"
+    """Judged value: label_loss when the run logs it (auto), or one of them always; eval_metric: only the eval metrics (what an explanation-first trial is always judged on)."""
     divergence_rise_ratio: float = 0.5
     """A sustained rise this far above the run's best level (0.5 = 50%) is divergence."""
     divergence_patience: int = 5
@@ -200,6 +200,15 @@ class PrunerSettings:
         if max_steps:
             return max(self.grace_steps, math.ceil(self.grace_fraction * max_steps))
         return self.grace_steps
+
+
+def run_settings(settings: PrunerSettings, facts: Mapping[str, Any]) -> PrunerSettings:
+    """The settings that judge one run: the sweep's, with the `signal` the run stated among its
+    facts (an explanation-first trial: "eval_metric", sweeper.rules.signal) in place of theirs."""
+    signal = facts.get("signal")
+    if signal is None or signal == settings.signal:
+        return settings
+    return replace(settings, signal=signal)
 
 
 @dataclass(frozen=True, slots=True)
@@ -429,6 +438,8 @@ class CurveMonitor:
         worst = self._verdict_finding()
         if worst is not None:
             return _describe(worst)
+        if self.settings.signal == EVAL_METRIC:
+            return f"healthy: judged on its eval metrics only (its label follows the explanation), {self.points} points"
         return f"healthy: no divergence, staircase or plateau in {self.points} points"
 
 

@@ -11,10 +11,12 @@ EVAL_FIELDS = ("eval_loss", "eval_label_loss", "eval_accuracy", "eval_macro_f1")
 
 # Facts a trial states in every report, so the driver knows them even if the trial is pruned early.
 # `resumed_from`: the checkpoint step its latest attempt started from (0: from scratch);
-# `node`: the Ray node its latest attempt runs on (rank 0's, for a data-parallel trial).
+# `node`: the Ray node its latest attempt runs on (rank 0's, for a data-parallel trial);
+# `signal`: what the pruner must judge the run on when the trial knows better than the sweep's
+# setting ("eval_metric" for an explanation-first trial: sweeper.rules.signal).
 FACT_FIELDS = (
     "max_steps", "steps_per_epoch", "samples_truncated", "samples_dropped", "num_eval", "global_batch",
-    "resumed_from", "node",
+    "resumed_from", "node", "signal",
 )
 # Facts whose earlier values are kept when they change: a trial that lost its node and went on
 # elsewhere shows both nodes ("worker-1 > head"), so placement and moves can be read afterwards.

@@ -318,7 +318,9 @@ class SearchSpec(_Strict):
         "optuna-tpe", description="optuna-tpe (Optuna's TPE through Ray Tune), random, or grid."
     )
     space: dict[str, Dimension] = Field(default_factory=dict, description="Setting name -> distribution.")
-    num_samples: int = Field(12, ge=1, description="Trials to run (grid: repetitions of the grid).")
+    num_samples: int = Field(
+        12, ge=1, description="Trials to run (grid: repetitions of the grid; a repeated configuration is a duplicate, not trained again)."
+    )
     metric: Metric = Field("eval_macro_f1", description="What the searcher optimises.")
     mode: Literal["max", "min"] | None = Field(None, description="max or min; default follows the metric.")
     max_concurrent: int | None = Field(None, ge=1, description="At most this many trials at once (default: what fits).")

@@ -51,7 +51,8 @@ from sweeper.data.examples import DataReport, Example, load_examples
 from sweeper.errors import SweeperError
 from sweeper.spec.schema import DatasetSpec, TrainSettings
 from sweeper.trial.checkpoints import STATE_FILE, discard_later, resume_step
-from sweeper.trial.encode import IGNORE_INDEX, Encoded, encode_examples, render
+from sweeper.rules.signal import EVAL_METRIC
+from sweeper.trial.encode import IGNORE_INDEX, Encoded, encode_examples, label_first, render
 from sweeper.trial.evaluate import EvalPlan, make_plan
 from sweeper.trial.losses import LossTotals
 from sweeper.trial.model import LoadedModel, load_model
@@ -275,6 +276,8 @@ def _open_session(
         "global_batch": batch * settings.gradient_accumulation_steps,
         "resumed_from": step if resume_from is not None and step is not None else 0,
     }
+    if not label_first(settings.include_explanation, settings.explanation_position):
+        facts["signal"] = EVAL_METRIC  # its label loss is teacher-forced after the gold explanation
     session = ReportSession(reporter, prepared.include_explanation, facts, across_ranks=world_size > 1)
     if resume_from is not None and step is not None:
         state_file = resume_from / STATE_FILE
