@@ -64,7 +64,9 @@ def test_blow_up_in_few_points_is_divergence():
     losses = [1.0 * 1.45 ** i for i in range(10)]  # 1 -> ~28 over 10 logs (constant lr 5e-3)
     result = judge(_curve(losses))
     assert (result.verdict, result.kind) == ("divergence", "blow_up")
-    assert diagnose(_curve(losses)).verdict == "healthy"  # what the online rules alone say of 10 points
+    # Online (the pruner) the blow-up rule sees it too, at its 5th log (step 50): 4 rises, 4.4x its start.
+    online = diagnose(_curve(losses), max_steps=100)
+    assert (online.verdict, online.kind, online.findings[0].rule, online.findings[0].step) == ("divergence", "blow_up", "blow_up", 50)
 
 
 def test_collapse_to_exactly_zero_is_divergence_real_log():

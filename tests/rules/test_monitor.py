@@ -246,6 +246,11 @@ def test_grace_from_fraction_and_steps():
         ({"too_slow_margin": math.inf}, "too_slow_margin must be a number >= 1, got inf."),
         ({"pace_after": 1.0}, "pace_after must be a number in [0, 1), got 1.0."),
         ({"pace_after": -0.1}, "pace_after must be a number in [0, 1), got -0.1."),
+        ({"collapse_logs": 1}, "collapse_logs must be an int >= 2, got 1."),
+        ({"blow_up_factor": 1.0}, "blow_up_factor must be a number > 1, got 1.0."),
+        ({"stop_on_eval_rise": "no"}, "stop_on_eval_rise must be a bool, got 'no'."),
+        ({"eval_rise": 0}, "eval_rise must be a number > 0, got 0."),
+        ({"eval_rise_evals": 1}, "eval_rise_evals must be an int >= 2, got 1."),
     ],
 )
 def test_invalid_settings(kwargs, message):
