@@ -40,15 +40,15 @@ FIRES = [
     # (id, losses, rule kwargs, index of the point it fires on)
     # 4 rises in 4 logs to 4.4x its start: caught at the 5th log (no max_steps: no span to wait for).
     ("1_to_30_over_10_logs", BLOW_UP, {}, 4),
-    # With max_steps 1,000 the climb must last 5% = 50 steps: from step 10 to step 60.
-    ("1_to_30_with_max_steps", BLOW_UP, {"max_steps": 1000}, 5),
+    # With max_steps 1,000 the loss must stay 3x above its best for 5% = 50 steps: from step 40 (3.05) to step 90.
+    ("1_to_30_with_max_steps", BLOW_UP, {"max_steps": 1000}, 8),
     # A short run: 5% of 100 steps is 5, already met at the 5th log.
     ("short_run_with_max_steps", BLOW_UP, {"max_steps": 100}, 4),
     # Rising at 3 of 5 logs (60%), noisy, its last two at 3.1x and 3.5x: still a blow-up.
     ("noisy_climb_at_60_percent", [1.0, 1.5, 1.4, 3.2, 3.1, 3.5], {}, 5),
-    # After a healthy start: from its best (about 0.3, a few logs before the climb) to 1.2 and 1.6,
-    # both over 3x it and above the start 0.6, at the 4th log of the climb.
-    ("after_a_healthy_stretch", _decay(100) + [0.5, 0.8, 1.2, 1.6, 2.0, 2.5, 3.0], {"max_steps": 1000}, 103),
+    # After a healthy start: from its best (0.307, 8 logs before the climb) to 1.2 (step 1030), over 3x
+    # it and above the start 0.6, and up for 50 steps (5% of 1,000) at step 1080.
+    ("after_a_healthy_stretch", _decay(100) + [0.5, 0.8, 1.2, 1.6, 2.0, 2.5, 3.0, 3.6, 4.2], {"max_steps": 1000}, 107),
     ("factor_setting", [1.0, 1.3, 1.6, 2.0, 2.2], {"factor": 2.0}, 4),
 ]
 
@@ -95,9 +95,14 @@ def test_blow_up_stays_quiet(losses, kwargs):
 
 
 def test_monitor_stops_a_blow_up_even_in_grace_and_before_the_rising_median():
+    # A 10-log run (max_steps 100, grace the first 10 steps): the blow-up rule stops it at its 5th log,
+    # before the rising median (a median of 5 that must turn, then 5 points of patience).
+    monitor = CurveMonitor(PrunerSettings(), max_steps=100)
+    stops = [i for i, p in enumerate(_points(BLOW_UP)) if monitor.observe(p).stop]
+    assert stops[0] == 4 and monitor.stopped_by == "blew_up"
     monitor = CurveMonitor(PrunerSettings(), max_steps=1000)  # grace: the first 100 steps
     stops = [i for i, p in enumerate(_points(BLOW_UP)) if monitor.observe(p).stop]
-    assert stops[0] == 5 and monitor.stopped_by == "blew_up"
+    assert stops[0] == 8 and monitor.stopped_by == "blew_up"
     assert (monitor.stopped.rule, monitor.verdict) == ("blow_up", "divergence")
 
 

@@ -7,9 +7,9 @@ run's steps): right for a long, noisy run, slow for a run that explodes within a
 here reads the raw values (`RiseTally`, the tally both policies read: the lowest value so far and,
 since it, the logs, the rises and the highest). The policies differ:
 - online (`BlowUpRule`, the pruner): stop while the loss is still climbing (the latest value is the
-  highest since the best) once the climb is a blow-up and, with max_steps known, has lasted
-  `spike_share` of the run's steps: a spike shorter than that, which the run comes back from, never
-  stops it (it is falling again, or too short, whenever the other conditions hold);
+  highest since the best) once the climb is a blow-up and, with max_steps known, the loss has
+  stayed `factor` x above its best for `spike_share` of the run's steps: a spike shorter than
+  that, which the run comes back from, never stops it;
 - offline (`sweeper.rules.judgment`, the whole log): the run ends blown up.
 """
 
@@ -75,8 +75,9 @@ class RiseTally:
 class BlowUpRule:
     """Fire once (kind "blow_up") at a point where the judged loss, since its lowest value, rose at
     >= `rising_share` of at least `min_logs` - 1 logs to >= `factor` x that lowest and above the run's
-    first value, and is at its highest since (still climbing). With `max_steps`, the climb must have
-    lasted `spike_share` x max_steps steps. Non-finite values are the divergence rule's."""
+    first value, and is at its highest since (still climbing). With `max_steps`, the loss must have
+    stayed >= `factor` x that lowest for `spike_share` x max_steps steps: a spike shorter than that
+    never fires. Non-finite values are the divergence rule's."""
 
     name = "blow_up"
     verdict = "divergence"
@@ -98,6 +99,7 @@ class BlowUpRule:
         self._min_span = share * max_steps if max_steps else 0.0
         self._signal = Signal(signal)
         self._tally = RiseTally()
+        self._high_since: int | None = None  # first step of the current streak of logs >= factor x the best
         self._fired = False
 
     def observe(self, point: Point, sweep: Sweep = NO_SWEEP) -> Finding | None:
@@ -108,9 +110,13 @@ class BlowUpRule:
             return None  # an eval-only point, or a broken value the divergence rule reports
         tally = self._tally
         tally.add(point.step, value)
+        if value < self._factor * tally.best:
+            self._high_since = None
+        elif self._high_since is None:
+            self._high_since = point.step
         if value < tally.peak or not tally.blown_up(self._factor, self._rising_share, self._min_logs):
             return None  # falling back (a spike the run may come back from), or not a blow-up yet
-        if point.step - tally.best_step < self._min_span:
-            return None  # shorter than a small share of the run: a spike, until it lasts
+        if self._high_since is None or point.step - self._high_since < self._min_span:
+            return None  # up for less than a small share of the run: a spike, until it lasts
         self._fired = True
         return tally.finding(self.name, self._signal.name, point.step, point.epoch)

@@ -10,7 +10,8 @@ in a row repeated it exactly, and the value before them. The policies differ:
 - online (`CollapseRule`, the pruner): stop once `min_logs` logs in a row are exactly equal after a
   different value that was more than `min_jump` of the run's start away: a converged loss rounded
   to 4 decimals (0.0001, 0.0001, 0.0) approaches its repeats gently, a collapse jumps to them;
-- offline (`sweeper.rules.judgment`, the whole log): the run's tail, if it is long enough.
+- offline (`sweeper.rules.judgment`, the whole log): the run's tail, reached by the same jump, if
+  it is long enough: a fifth of the log, or the online policy's 10 logs if fewer (5 at least).
 """
 
 from __future__ import annotations
@@ -46,6 +47,11 @@ class ConstantRun:
         self.before = self.value
         self.value, self.logs, self.step, self.epoch = value, 1, step, epoch
 
+    def jumped(self, min_jump: float) -> bool:
+        """The constant was reached by a jump of more than `min_jump` x |the first value| (a collapse),
+        not approached gently (a converged loss repeating at its logged precision)."""
+        return self.before is not None and self.first is not None and abs(self.before - self.value) > min_jump * abs(self.first)
+
     def finding(self, rule: str, name: str) -> Finding:
         """The collapse as a divergence finding, located where the constant began."""
         return Finding(
@@ -79,9 +85,7 @@ class CollapseRule:
             return None  # an eval-only point, or a broken value the divergence rule reports
         run = self._run
         run.add(point.step, point.epoch, value)
-        if run.logs < self._min_logs or run.before is None:
-            return None  # not long enough, or constant from the start (nothing "normal" before it)
-        if abs(run.before - run.value) <= self._min_jump * abs(run.first):
-            return None  # approached gently: a converged loss repeating at its logged precision
+        if run.logs < self._min_logs or not run.jumped(self._min_jump):
+            return None  # not long enough, constant from the start, or approached gently (converged)
         self._fired = True
         return run.finding(self.name, self._signal.name)

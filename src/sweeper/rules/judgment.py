@@ -40,7 +40,9 @@ RULE = "judgment"  # the `rule` of the findings only the whole curve shows
 MIN_POINTS = 20  # fewer training points than this: no verdict but divergence
 FLAT_CHANGE = 0.02  # a second half that moves less than 2% is flat
 COLLAPSE_MIN_RUN = 5  # an exactly constant tail of at least this many logs ...
-COLLAPSE_MIN_SHARE = 0.2  # ... and at least this share of the log is not training
+COLLAPSE_MIN_SHARE = 0.2  # ... and at least this share of the log (or COLLAPSE_LOGS logs) is not training,
+COLLAPSE_LOGS = 10  # (the online policy's default: what it stops on, the whole log confirms)
+COLLAPSE_MIN_JUMP = 0.01  # ... reached by a jump of more than 1% of the first value (not converged rounding)
 BLOW_UP_FACTOR = 3.0  # a blow-up ends at least 3x its best ...
 BLOW_UP_RISING_SHARE = 0.6  # ... after rising at >= 60% of the logs since the best
 SPIKE_BACK = 0.2  # recovered: the run ends within 20% of its minimum (or below its best before the rise)
@@ -140,8 +142,8 @@ def _collapse(train: Sequence[tuple[Point, float]]) -> Finding | None:
     run = ConstantRun()
     for point, value in train:
         run.add(point.step, point.epoch, value)
-    if run.before is None or run.logs < max(COLLAPSE_MIN_RUN, COLLAPSE_MIN_SHARE * len(train)):
-        return None  # one constant from the start, or a tail too short to say
+    if not run.jumped(COLLAPSE_MIN_JUMP) or run.logs < max(COLLAPSE_MIN_RUN, min(COLLAPSE_MIN_SHARE * len(train), COLLAPSE_LOGS)):
+        return None  # one constant from the start, approached gently (converged), or a tail too short to say
     return run.finding(RULE, "loss")
 
 
