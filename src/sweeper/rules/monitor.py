@@ -100,6 +100,14 @@ class PrunerSettings:
     - stop_when_too_slow=True, too_slow_margin=2, pace_after=0.3: a run that would not reach
       the stuck line at twice its fastest plausible pace is wasted compute too; judged only from
       30% of max_steps on, so that a slow start (a late bloomer) has shown its pace.
+    - collapse_logs=10: ten exactly equal logs after a jump to them; a loss that is a mean over
+      noisy batches never repeats so (a converged one logged to 4 decimals approaches its repeats
+      gently and is left alone).
+    - blow_up_factor=3: the offline judgment's blow-up, asked online to be still climbing and to
+      have stayed 3x up for 5% of max_steps (the divergence rule's spike share).
+    - stop_on_eval_rise=True, eval_rise=0.5, eval_rise_evals=3: one eval more than the offline
+      judgment's 2, plus the training loss falling and the eval metric below its best: on the demo
+      and topics corpora no trial's eval label loss stays above 1.44x its best for 3 evals.
     - staircase="auto": memorising is the only staircase worth a stop.
     - stuck_span=0.45: a run that is not improving is called stuck only once it has been flat over
       45% of max_steps (a late bloomer sits near chance for 35-60% of its run).
