@@ -10,8 +10,9 @@ How a boundary is judged (all on raw values, no smoothing):
 - `W` = 10% of the points of the epoch that just ended (5 to 50 points: a median of 5 shrugs
   off two spikes, a median of 3 does not); an epoch needs at least 4 W points (20) to be judged.
   A coarse log's epoch of 10-19 points (logging every 5-10 steps of a small dataset) is judged
-  with W = 3 (3 windows and a point before the boundary): cliffs a median of 3 can resolve are
-  found, the rest stay quiet (the ratio test is floored by the noise of a median of 3).
+  with W = 3 (3 windows and a point before the boundary) and 1.5x the ratio (its within-epoch
+  change comes from a handful of medians of 3): cliffs a median of 3 can resolve are found, the
+  rest stay quiet.
 - The drop is median(last W points before) - median(first W points after).
 - The within-epoch change over the same span is measured the same way, between adjacent
   W-point chunks that do not straddle a boundary: the median |change| over up to 8 chunks
@@ -37,6 +38,7 @@ from sweeper.rules.sweep import NO_SWEEP, Sweep
 
 _EPOCH_EPS = 1e-6
 _COARSE_WINDOW = 3  # the window of an epoch too short for 4 windows of min_window (10-19 points)
+_COARSE_RATIO = 1.5  # ... whose boundary drop must be 1.5 x min_ratio times the within-epoch change
 
 
 def epoch_index(epoch: float) -> int:
@@ -351,7 +353,9 @@ class StaircaseRule:
         boundary (the reason why), so a finding that would wait for its eval is released unjudged."""
         change = boundary_change(boundary.before, boundary.after, boundary.window, self._chunks)
         boundary.before = []  # judged: no more points needed, free the memory
-        if not (change["drop"] > 0 and change["rel_drop"] >= self._min_rel_drop and change["ratio"] >= self._min_ratio):
+        # A coarse window's within-epoch change comes from a handful of medians of 3: ask more of the ratio.
+        min_ratio = self._min_ratio * (_COARSE_RATIO if boundary.window < self._min_window else 1.0)
+        if not (change["drop"] > 0 and change["rel_drop"] >= self._min_rel_drop and change["ratio"] >= min_ratio):
             if boundary is self._boundary:
                 self._boundary = None
             return None
