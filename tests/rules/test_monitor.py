@@ -271,3 +271,24 @@ def test_invalid_monitor_arguments(kwargs, message):
     with pytest.raises(ValueError) as error:
         CurveMonitor(**kwargs)
     assert str(error.value) == message
+
+
+def test_a_coarse_memorising_staircase_is_stopped_online():
+    # Issue 11, point 1: 10 points an epoch (logging every 5 steps of a small dataset), 20% cliffs,
+    # the eval loss up 5% at each epoch end. The pruner, as a sweep runs it, stops it as memorising
+    # at the first point of epoch 3 (step 105: the one eval of epoch 2, at step 100, is all that
+    # epoch brings); the whole-log judgment agrees.
+    from sweeper.rules.judgment import judge
+
+    rng = random.Random(0)
+    points, level = [], 1.0
+    for i in range(30):
+        if i and i % 10 == 0:
+            level *= 0.8
+        ev = 1.0 + 0.05 * (i // 10) if (i + 1) % 10 == 0 else None
+        points.append(Point(step=5 * (i + 1), epoch=(i + 1) / 10, loss=level * (1 + rng.gauss(0, 0.01)), eval_loss=ev))
+    monitor = CurveMonitor(PrunerSettings(), max_steps=150, steps_per_epoch=50)
+    stopped = next((point.step for point in points if monitor.observe(point).stop), None)
+    assert monitor.stopped_by == "memorising" and stopped == 105
+    result = judge(points, max_steps=150, steps_per_epoch=50)
+    assert (result.verdict, result.kind) == ("staircase", "memorising")
