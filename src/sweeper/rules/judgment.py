@@ -103,6 +103,8 @@ def _revised(finding: Finding, train: Sequence[tuple[Point, float]], evals: Sequ
     `whole` holds the whole-log findings of the rules the online policy shares (by kind)."""
     if finding.rule in ONLINE_BROKEN and whole.get(finding.kind) is not None:
         return whole[finding.kind]  # the whole log agrees: say it with the whole log's numbers
+    if finding.rule == "collapse" and train and train[-1][1] == finding.evidence.get("value"):
+        return finding  # still the constant at the end, a tail shorter than the whole-log rule asks: as found
     if finding.rule in ("collapse", "eval_rise"):
         what = "the loss moved again" if finding.rule == "collapse" else "the eval loss came back down"
         return Finding("warning", RULE, finding.step, finding.epoch, f"{finding.kind}_recovered",
