@@ -10,6 +10,11 @@ the rules were tuned on the `tune` part only. Each log is read and judged exactl
 
 Prints, per part: the accuracy, whether every divergence was caught and whether any healthy run
 was flagged, and a confusion table (rows: label, columns: verdict); then every miss with its reason.
+Then the online side, per part: each log streamed point by point through the pruner
+(`CurveMonitor`, default settings, the log's max_steps and steps per epoch, as a sweep would run
+it): the runs it stops and what stopped them, the divergences it stops, and the runs it stops that
+are labelled healthy or that the offline judgment of the whole log calls healthy (both must be 0:
+online must never stop what a whole-curve judgment calls healthy).
 Exit status 0 always: a benchmark reports, it does not gate.
 """
 
@@ -50,6 +55,22 @@ def judge_run(run: dict[str, Any]) -> tuple[str, str]:
     return result.verdict, result.reason
 
 
+def stream_run(run: dict[str, Any]) -> tuple[str, int | None]:
+    """(stopped_by, step) of the pruner streaming one corpus log, ("", None) when it runs to its end."""
+    from sweeper.logs import read_log
+    from sweeper.rules import CurveMonitor, PrunerSettings
+
+    try:
+        curve = read_log(run["file"])
+    except SweeperError:
+        return "", None
+    monitor = CurveMonitor(PrunerSettings(), max_steps=curve.max_steps, steps_per_epoch=curve.steps_per_epoch)
+    for point in sorted(curve.points, key=lambda p: p.step):
+        if monitor.observe(point).stop:
+            return monitor.stopped_by, point.step
+    return "", None
+
+
 def score(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Per part: right / total, confusion counts, divergences missed, healthy runs flagged, misses."""
     out: dict[str, Any] = {}
@@ -64,6 +85,15 @@ def score(runs: list[dict[str, Any]]) -> dict[str, Any]:
             "healthy_flagged": sum(1 for r in chosen if r["label"] == "healthy" and r["verdict"] not in ("healthy", "insufficient")),
             "misses": [r for r in chosen if r["label"] != r["verdict"]],
         }
+        if all("stopped_by" in r for r in chosen):
+            stopped = [r for r in chosen if r["stopped_by"]]
+            out[part].update(
+                online_stopped=stopped,
+                online_divergence_stopped=sum(1 for r in stopped if r["label"] == "divergence"),
+                online_divergences=sum(1 for r in chosen if r["label"] == "divergence"),
+                online_healthy_stopped=sum(1 for r in stopped if r["label"] == "healthy"),
+                online_offline_healthy_stopped=sum(1 for r in stopped if r["verdict"] == "healthy"),
+            )
     return out
 
 
@@ -86,6 +116,16 @@ def markdown(scores: dict[str, Any]) -> str:
         for run in s["misses"]:
             lines.append(f"- miss `{run['id']}`: label {run['label']} ({run['reason']}); verdict {run['verdict']}: {run['why']}")
         lines.append("")
+        if "online_stopped" in s:
+            lines.append(
+                f"online (the pruner, streamed): {len(s['online_stopped'])} of {s['total']} runs stopped; divergences stopped: "
+                f"{s['online_divergence_stopped']} of {s['online_divergences']}; stopped but labelled healthy: "
+                f"{s['online_healthy_stopped']}; stopped but healthy by the offline judgment: {s['online_offline_healthy_stopped']}"
+            )
+            lines.append("")
+            for run in s["online_stopped"]:
+                lines.append(f"- stopped `{run['id']}` at step {run['stopped_at']} ({run['stopped_by']}); label {run['label']}, offline {run['verdict']}")
+            lines.append("")
     return "\n".join(lines)
 
 
@@ -96,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = load_corpus(args.corpus)
     for run in runs:
         run["verdict"], run["why"] = judge_run(run)
+        run["stopped_by"], run["stopped_at"] = stream_run(run)
     repos = {run["source"].split("@")[0] for run in runs}
     print(f"diagnose benchmark: {len(runs)} real runs from {len(repos)} repositories ({args.corpus})\n")
     print(markdown(score(runs)))

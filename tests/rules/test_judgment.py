@@ -64,7 +64,9 @@ def test_blow_up_in_few_points_is_divergence():
     losses = [1.0 * 1.45 ** i for i in range(10)]  # 1 -> ~28 over 10 logs (constant lr 5e-3)
     result = judge(_curve(losses))
     assert (result.verdict, result.kind) == ("divergence", "blow_up")
-    assert diagnose(_curve(losses)).verdict == "healthy"  # what the online rules alone say of 10 points
+    # Online (the pruner) the blow-up rule sees it too, at its 5th log (step 50): 4 rises, 4.4x its start.
+    online = diagnose(_curve(losses), max_steps=100)
+    assert (online.verdict, online.kind, online.findings[0].rule, online.findings[0].step) == ("divergence", "blow_up", "blow_up", 50)
 
 
 def test_collapse_to_exactly_zero_is_divergence_real_log():
@@ -166,3 +168,25 @@ def test_a_flat_label_loss_is_judged_against_ln_c():
     assert "still high" in judge(_curve(losses), num_classes=3).reason  # 0.98 is 89% of ln 3
     low = [1.2, 0.6, 0.3] + [0.1 + (0.001 if i % 2 else -0.001) for i in range(60)]
     assert "low: " in judge(_curve(low), num_classes=3).reason
+
+
+def test_an_online_collapse_the_loss_moved_on_from_is_a_warning():
+    # 12 logs of exactly 0.0 (the pruner stops there), then the loss moves again: offline the collapse
+    # is a warning with its steps (the climb back from 0.0 is the rising rule's to judge, as it is).
+    losses = _decay(60) + [0.0] * 12 + _decay(40, start=0.6, floor=0.5)
+    result = judge(_curve(losses))
+    warning = next(f for f in result.findings if f.kind == "collapse_recovered")
+    assert warning.verdict == "warning" and "then the loss moved again" in warning.message
+    assert not any(f.kind == "collapse" for f in result.findings)
+    assert diagnose(_curve(losses)).findings[0].kind == "collapse"  # what the pruner saw
+
+
+def test_an_online_eval_rise_that_came_back_down_is_a_warning():
+    # The eval loss 1.6x its best at 3 evals in a row (the pruner stops there), then back below its best.
+    losses = _decay(100)
+    evals = [None] * 100
+    for k, value in enumerate([1.0, 0.8, 1.3, 1.35, 1.4, 0.75, 0.7, 0.7, 0.68, 0.66]):
+        evals[10 * k + 9] = value
+    result = judge(_curve(losses, evals=evals))
+    assert any(f.kind == "eval_rising_recovered" and f.verdict == "warning" for f in result.findings)
+    assert result.verdict != "divergence"

@@ -246,6 +246,11 @@ def test_grace_from_fraction_and_steps():
         ({"too_slow_margin": math.inf}, "too_slow_margin must be a number >= 1, got inf."),
         ({"pace_after": 1.0}, "pace_after must be a number in [0, 1), got 1.0."),
         ({"pace_after": -0.1}, "pace_after must be a number in [0, 1), got -0.1."),
+        ({"collapse_logs": 1}, "collapse_logs must be an int >= 2, got 1."),
+        ({"blow_up_factor": 1.0}, "blow_up_factor must be a number > 1, got 1.0."),
+        ({"stop_on_eval_rise": "no"}, "stop_on_eval_rise must be a bool, got 'no'."),
+        ({"eval_rise": 0}, "eval_rise must be a number > 0, got 0."),
+        ({"eval_rise_evals": 1}, "eval_rise_evals must be an int >= 2, got 1."),
     ],
 )
 def test_invalid_settings(kwargs, message):
@@ -266,3 +271,24 @@ def test_invalid_monitor_arguments(kwargs, message):
     with pytest.raises(ValueError) as error:
         CurveMonitor(**kwargs)
     assert str(error.value) == message
+
+
+def test_a_coarse_memorising_staircase_is_stopped_online():
+    # Issue 11, point 1: 10 points an epoch (logging every 5 steps of a small dataset), 20% cliffs,
+    # the eval loss up 5% at each epoch end. The pruner, as a sweep runs it, stops it as memorising
+    # at the first point of epoch 3 (step 105: the one eval of epoch 2, at step 100, is all that
+    # epoch brings); the whole-log judgment agrees.
+    from sweeper.rules.judgment import judge
+
+    rng = random.Random(0)
+    points, level = [], 1.0
+    for i in range(30):
+        if i and i % 10 == 0:
+            level *= 0.8
+        ev = 1.0 + 0.05 * (i // 10) if (i + 1) % 10 == 0 else None
+        points.append(Point(step=5 * (i + 1), epoch=(i + 1) / 10, loss=level * (1 + rng.gauss(0, 0.01)), eval_loss=ev))
+    monitor = CurveMonitor(PrunerSettings(), max_steps=150, steps_per_epoch=50)
+    stopped = next((point.step for point in points if monitor.observe(point).stop), None)
+    assert monitor.stopped_by == "memorising" and stopped == 105
+    result = judge(points, max_steps=150, steps_per_epoch=50)
+    assert (result.verdict, result.kind) == ("staircase", "memorising")

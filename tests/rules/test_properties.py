@@ -163,7 +163,95 @@ def test_sustained_rise_found_within_a_few_points(seed):
     curve = synthetic.rising(random.Random(seed))
     steps = [p.step for p in curve.points]
     divergence = [f for f in diagnose(curve.points).findings if f.verdict == "divergence"]
-    assert divergence and divergence[0].kind == "rising", curve.params
+    # a climb to 3x or more above the run's start is a blow-up too (raw values: found no later)
+    assert divergence and divergence[0].kind in ("rising", "blow_up"), curve.params
     # median of 5 flips within 3 + ramp points, then 5 points of patience
     delay = steps.index(divergence[0].step) - steps.index(curve.onset_step)
     assert 0 <= delay <= 3 + curve.params["ramp"] + 5, curve.params
+
+
+def _stop(curve, num_classes=None):
+    """(stopped_by, index of the point) of the sweep's view (default settings, max_steps the last step), or ("", None)."""
+    from sweeper.rules import CurveMonitor, PrunerSettings
+
+    monitor = CurveMonitor(PrunerSettings(num_classes=num_classes), max_steps=curve.points[-1].step)
+    for index, point in enumerate(curve.points):
+        if monitor.observe(point).stop:
+            return monitor.stopped_by, index
+    return "", None
+
+
+def test_collapses_are_stopped_by_their_10th_equal_log():
+    # A healthy start, then 0.0 (LF's fp16/bf16 overflow, no grad_norm) or another constant at every log:
+    # >= 99% of 300 stopped online by the 10th equal log (as collapsed, or earlier as diverged when
+    # the constant is a rise), and the whole-log judgment calls every stopped one a divergence.
+    from sweeper.rules.judgment import judge
+
+    missed = []
+    for seed in range(300):
+        curve = synthetic.collapse(random.Random(seed))
+        stopped_by, at = _stop(curve)
+        onset = curve.params["index"]
+        if stopped_by not in ("collapsed", "diverged") or at > onset + 9:
+            missed.append((seed, curve.params, stopped_by, at))
+        elif judge(curve.points, max_steps=curve.points[-1].step).verdict != "divergence":
+            missed.append((seed, curve.params, "offline"))
+    print(f"collapses missed: {len(missed) / 300:.1%}")
+    assert len(missed) <= 0.01 * 300, missed
+
+
+def test_blow_ups_are_stopped():
+    # A healthy start, then the loss x1.25-1.6 at every log: every one stopped online (blew_up, or
+    # diverged by the rising median; 1% by the stuck test, which sees the climb's loss above its
+    # start too), within 5% of the run's steps plus the logs it takes to reach 3x its best and its
+    # start (under 25 at x1.25 from 1/20 of its start); the whole log is a divergence.
+    from sweeper.rules.judgment import judge
+
+    missed = []
+    for seed in range(300):
+        curve = synthetic.blow_up(random.Random(seed))
+        stopped_by, at = _stop(curve)
+        n, onset = len(curve.points), curve.params["index"]
+        if not stopped_by or at > onset + math.ceil(0.05 * n) + 25:
+            missed.append((seed, curve.params, stopped_by, at))
+        elif judge(curve.points, max_steps=curve.points[-1].step).verdict != "divergence":
+            missed.append((seed, curve.params, "offline"))
+    assert not missed, missed
+
+
+def test_short_recovered_spikes_never_stop_a_run():
+    # A healthy run with a spike of 2-8 logs up to 5-40x, shorter than 4% of its steps, that it
+    # recovers from: online, no divergence-like rule may stop it (issue: never kill a run for a
+    # spike shorter than a small share of its steps); offline it is never called a divergence.
+    from sweeper.rules.judgment import judge
+
+    bad = []
+    for seed in range(300):
+        curve = synthetic.spike(random.Random(seed))
+        stopped_by, at = _stop(curve)
+        if stopped_by in ("diverged", "blew_up", "collapsed"):
+            bad.append((seed, curve.params, stopped_by, at))
+        elif judge(curve.points, max_steps=curve.points[-1].step).verdict == "divergence":
+            bad.append((seed, curve.params, "offline"))
+    assert not bad, bad
+
+
+def test_rising_eval_is_stopped_after_it_rose_and_judged_so_offline():
+    # A healthy training decay whose eval loss turns at 30-50% of the run and ends 2-3x its best:
+    # >= 95% of 300 stopped online as eval_rising, never before the eval loss is 1.5x its best;
+    # the whole-log judgment calls all of them divergence (eval_rising).
+    from sweeper.rules.judgment import judge
+
+    missed, early = [], []
+    for seed in range(300):
+        curve = synthetic.eval_rising(random.Random(seed))
+        stopped_by, at = _stop(curve)
+        if stopped_by != "eval_rising":
+            missed.append((seed, curve.params, stopped_by))
+        elif curve.points[at].step <= curve.onset_step:
+            early.append((seed, curve.params, at))
+        result = judge(curve.points, max_steps=curve.points[-1].step)
+        assert (result.verdict, result.kind) == ("divergence", "eval_rising"), (seed, result.reason)
+    print(f"rising evals not stopped online: {len(missed) / 300:.1%}")
+    assert not early, early
+    assert len(missed) <= 0.05 * 300, missed

@@ -90,6 +90,12 @@ FIRES = [
     # old ms-swift rounds epochs to 2 decimals
     ("epochs_rounded_to_2_decimals", {"round_epoch": 2}, ["unjudged", "unjudged"]),
     ("five_epochs", {"epochs": 5}, ["unjudged"] * 4),
+    # Coarse logs (issue 11, point 1: logging every 5-10 steps of a small dataset, 10-19 points an
+    # epoch): too short for 4 windows of 5, judged with medians of 3 (3 chunks before the boundary).
+    ("coarse_15_points_an_epoch", {"per_epoch": 15, "epochs": 4}, ["unjudged"] * 3),
+    ("coarse_11_points_an_epoch", {"per_epoch": 11, "epochs": 4}, ["unjudged"] * 3),
+    ("coarse_with_eval_rising", {"per_epoch": 11, "epochs": 3, "eval_every": 11, "eval_of": lambda k: 1.0 + 0.05 * k},
+     ["memorising", "memorising"]),
 ]
 
 
@@ -98,7 +104,7 @@ def test_staircase_found_at_each_boundary(kwargs, kinds):
     found = _run(_curve(**kwargs))
     epochs = kwargs.get("epochs", 3)
     assert [f.kind for _, f in found] == kinds
-    assert [f.step for _, f in found] == [_boundary_step(k) for k in range(1, epochs)]
+    assert [f.step for _, f in found] == [_boundary_step(k, kwargs.get("per_epoch", PER_EPOCH)) for k in range(1, epochs)]
     assert all(f.verdict == "staircase" for _, f in found)
 
 
@@ -119,8 +125,12 @@ QUIET = [
     ("rise_at_boundary", {"drop": -0.2}),
     # 20% cliffs buried in 30% point noise are not resolvable from 5-point medians.
     ("cliff_in_heavy_noise", {"drop": 0.2, "noise": 0.3}),
-    # 15 points per epoch are too few to measure the within-epoch change (4 x 5 are needed).
-    ("short_epochs", {"per_epoch": 15, "epochs": 4}),
+    # 9 points per epoch are too few to measure the within-epoch change (3 x 3 + 1 are needed).
+    ("short_epochs", {"per_epoch": 9, "epochs": 4}),
+    # A coarse healthy decay (11 points an epoch) falls at the boundary as it fell just before it.
+    ("coarse_healthy_decay", {"per_epoch": 11, "epochs": 4, "drop": 0.0, "shape": lambda i: 0.3 + 2.0 * math.exp(-i / 15)}),
+    # A coarse log whose 10% cliffs are buried in 10% point noise: medians of 3 cannot resolve them.
+    ("coarse_cliff_in_noise", {"per_epoch": 11, "epochs": 4, "drop": 0.1, "noise": 0.1}),
 ]
 
 

@@ -6,11 +6,14 @@ so the offline judgment runs the same rules over it and then revises with the re
 
 - too few training points to judge (fewer than MIN_POINTS) is `insufficient`, with the number
   needed, never "healthy" (a broken run is still called broken: divergence needs no history);
-- breakage the online rules need more points for: the loss exactly constant (0.0 for the rest of
-  the run after a normal first value: the fp16/bf16 overflow failure) and a blow-up that rises at
-  nearly every log to several times its best (both divergence);
-- a rising divergence the run came back from (ending within SPIKE_BACK of its minimum or below
-  its best before the rise, eval not worse) is a warning with its steps, not the verdict;
+- breakage the online policy asks more of (sweeper.rules.collapse, .blowup, .eval_rise share the
+  rule, each with a stricter online policy): the loss exactly constant over the run's tail (0.0
+  for the rest of the run after a normal first value: the fp16/bf16 overflow failure) and a
+  blow-up that rises at nearly every log to several times its best (both divergence). An online
+  finding of these kinds that the whole log confirms is reported with the whole log's numbers;
+  one it contradicts is a warning (the loss moved again, the eval loss came back down);
+- a rising divergence or blow-up the run came back from (ending within SPIKE_BACK of its minimum
+  or below its best before the rise, eval not worse) is a warning with its steps, not the verdict;
 - a plateau found mid-run that the rest of the log contradicts (the loss kept falling) is dropped;
 - an eval loss that ends well above its best (no staircase explains it) is a divergence too;
 - a flat curve (its second half moving less than FLAT_CHANGE) is a plateau, reported with its
@@ -25,6 +28,9 @@ import math
 from typing import Iterable, Sequence
 
 from sweeper.rules._stats import median
+from sweeper.rules.blowup import RiseTally
+from sweeper.rules.collapse import ConstantRun
+from sweeper.rules.eval_rise import EvalTally
 from sweeper.rules.monitor import VERDICTS, Diagnosis, diagnose
 from sweeper.rules.point import Finding, Point
 from sweeper.rules.signal import Signal
@@ -34,7 +40,9 @@ RULE = "judgment"  # the `rule` of the findings only the whole curve shows
 MIN_POINTS = 20  # fewer training points than this: no verdict but divergence
 FLAT_CHANGE = 0.02  # a second half that moves less than 2% is flat
 COLLAPSE_MIN_RUN = 5  # an exactly constant tail of at least this many logs ...
-COLLAPSE_MIN_SHARE = 0.2  # ... and at least this share of the log is not training
+COLLAPSE_MIN_SHARE = 0.2  # ... and at least this share of the log (or COLLAPSE_LOGS logs) is not training,
+COLLAPSE_LOGS = 10  # (the online policy's default: what it stops on, the whole log confirms)
+COLLAPSE_MIN_JUMP = 0.01  # ... reached by a jump of more than 1% of the first value (not converged rounding)
 BLOW_UP_FACTOR = 3.0  # a blow-up ends at least 3x its best ...
 BLOW_UP_RISING_SHARE = 0.6  # ... after rising at >= 60% of the logs since the best
 SPIKE_BACK = 0.2  # recovered: the run ends within 20% of its minimum (or below its best before the rise)
@@ -42,6 +50,7 @@ EVAL_RISE = 0.5  # eval loss ending >= 50% above its best (last 2 evals) is a di
 STILL_FALLING = 0.05  # a plateau is contradicted when the loss fell >= 5% more after it
 
 _RANK = {name: rank for rank, name in enumerate(VERDICTS)}
+ONLINE_BROKEN = ("collapse", "blow_up", "eval_rise")  # online rules whose kinds the whole log re-judges
 
 
 def judge(
@@ -59,11 +68,15 @@ def judge(
     train = [(p, v) for p in ordered if (v := judged.value(p)) is not None]
     evals = [v for p in ordered if p.is_eval and (v := judged.eval_value(p)) is not None and math.isfinite(v)]
     values = [v for _, v in train]
-    findings = [_revised(f, train, evals, num_classes) for f in online.findings]
+    whole = {"collapse": _collapse(train), "blow_up": _blow_up(train), "eval_rising": _eval_rising(ordered, judged)}
+    findings = [_revised(f, train, evals, num_classes, whole) for f in online.findings]
     findings = [f for f in findings if f is not None]
-    broken = _collapse(train) or _blow_up(train)
+    if any(f.verdict == "staircase" for f in findings):
+        # A staircase with eval points is judged by its eval across the cliffs: it explains a rising eval.
+        findings = [f for f in findings if f.kind != "eval_rising"]
+    broken = whole["collapse"] or whole["blow_up"]
     if broken is None and not any(f.verdict in ("divergence", "staircase") for f in findings):
-        broken = _eval_rising(ordered, judged)
+        broken = whole["eval_rising"]
     if broken is not None and not any(f.verdict == "divergence" for f in findings):
         findings.append(broken)
     finite = [v for v in values if math.isfinite(v)]
@@ -84,10 +97,20 @@ def judge(
     return Diagnosis(worst.verdict, findings, len(ordered), f"{worst.verdict} ({worst.kind}) at step {worst.step}: {worst.message}")
 
 
-def _revised(finding: Finding, train: Sequence[tuple[Point, float]], evals: Sequence[float], num_classes: int | None) -> Finding | None:
-    """The finding as the whole curve shows it: kept, turned into a warning, or dropped (None)."""
+def _revised(finding: Finding, train: Sequence[tuple[Point, float]], evals: Sequence[float], num_classes: int | None,
+             whole: dict[str, Finding | None]) -> Finding | None:
+    """The finding as the whole curve shows it: kept, turned into a warning, or dropped (None).
+    `whole` holds the whole-log findings of the rules the online policy shares (by kind)."""
+    if finding.rule in ONLINE_BROKEN and whole.get(finding.kind) is not None:
+        return whole[finding.kind]  # the whole log agrees: say it with the whole log's numbers
+    if finding.rule == "collapse" and train and train[-1][1] == finding.evidence.get("value"):
+        return finding  # still the constant at the end, a tail shorter than the whole-log rule asks: as found
+    if finding.rule in ("collapse", "eval_rise"):
+        what = "the loss moved again" if finding.rule == "collapse" else "the eval loss came back down"
+        return Finding("warning", RULE, finding.step, finding.epoch, f"{finding.kind}_recovered",
+                       f"{finding.message}; then {what} by the end of the log", dict(finding.evidence))
     after = [v for p, v in train if p.step > finding.step and math.isfinite(v)]
-    if finding.verdict == "divergence" and finding.kind == "rising" and len(after) >= 5:
+    if finding.verdict == "divergence" and finding.kind in ("rising", "blow_up") and len(after) >= 5:
         finite = [v for _, v in train if math.isfinite(v)]
         ends = median(after[-5:])
         evals_fine = len(evals) < 2 or evals[-1] <= min(evals) * 1.02
@@ -118,64 +141,38 @@ def _revised(finding: Finding, train: Sequence[tuple[Point, float]], evals: Sequ
 
 def _collapse(train: Sequence[tuple[Point, float]]) -> Finding | None:
     """The loss exactly the same number at every log of the run's tail, after a different value."""
-    if len(train) < COLLAPSE_MIN_RUN + 1:
-        return None
-    last = train[-1][1]
-    run = 0
-    for _, value in reversed(train):
-        if value != last:
-            break
-        run += 1
-    if run == len(train) or run < max(COLLAPSE_MIN_RUN, COLLAPSE_MIN_SHARE * len(train)):
-        return None
-    start_point, start = train[-run]
-    before = train[-run - 1][1]
-    return Finding(
-        "divergence", RULE, start_point.step, start_point.epoch, "collapse",
-        f"the loss is exactly {last:g} at all {run} logs from step {start_point.step} on (it was {before:.4g} just before): "
-        "not training (an fp16/bf16 overflow, or no tokens left to learn)",
-        {"value": last, "logs": run, "before": before},
-    )
+    run = ConstantRun()
+    for point, value in train:
+        run.add(point.step, point.epoch, value)
+    if not run.jumped(COLLAPSE_MIN_JUMP) or run.logs < max(COLLAPSE_MIN_RUN, min(COLLAPSE_MIN_SHARE * len(train), COLLAPSE_LOGS)):
+        return None  # one constant from the start, approached gently (converged), or a tail too short to say
+    return run.finding(RULE, "loss")
 
 
 def _blow_up(train: Sequence[tuple[Point, float]]) -> Finding | None:
     """The loss rising at most logs since its best to several times that best, and ending above its start."""
-    finite = [(p, v) for p, v in train if math.isfinite(v)]
-    if len(finite) < 5:
+    tally = RiseTally()
+    last: Point | None = None
+    for point, value in train:
+        if math.isfinite(value):
+            tally.add(point.step, value)
+            last = point
+    if last is None or not tally.blown_up(BLOW_UP_FACTOR, BLOW_UP_RISING_SHARE, 5):
         return None
-    best_at = min(range(len(finite)), key=lambda i: finite[i][1])
-    since = [v for _, v in finite[best_at:]]
-    best, end = since[0], since[-1]
-    rises = sum(1 for a, b in zip(since, since[1:]) if b > a)
-    if len(since) < 5 or end < finite[0][1] or end < BLOW_UP_FACTOR * best or best <= 0:
-        return None
-    if rises < BLOW_UP_RISING_SHARE * (len(since) - 1):
-        return None
-    point = finite[-1][0]
-    return Finding(
-        "divergence", RULE, point.step, point.epoch, "blow_up",
-        f"the loss rose at {rises} of the {len(since) - 1} logs since its best {best:.4g} (step {finite[best_at][0].step}) "
-        f"to {end:.4g} ({end / best:.1f}x), above where the run started ({finite[0][1]:.4g})",
-        {"best": best, "end": end, "rising_logs": rises},
-    )
+    return tally.finding(RULE, "loss", last.step, last.epoch)
 
 
 def _eval_rising(ordered: Sequence[Point], judged: Signal) -> Finding | None:
     """The eval loss ending EVAL_RISE above its best after at least 3 evals: the run got worse on what it is measured on."""
-    evals = [(p, v) for p in ordered if p.is_eval and (v := judged.eval_value(p)) is not None and math.isfinite(v)]
-    if len(evals) < 3:
+    tally = EvalTally(EVAL_RISE)
+    last: Point | None = None
+    for point in ordered:
+        if point.is_eval and (value := judged.eval_value(point)) is not None and math.isfinite(value):
+            tally.add(point.step, value)
+            last = point
+    if last is None or tally.count < 3 or not tally.risen(2):
         return None
-    best_at = min(range(len(evals)), key=lambda i: evals[i][1])
-    best = evals[best_at][1]
-    point, end = evals[-1]
-    if best <= 0 or best_at == len(evals) - 1 or end < (1 + EVAL_RISE) * best or evals[-2][1] < (1 + EVAL_RISE) * best:
-        return None
-    return Finding(
-        "divergence", RULE, point.step, point.epoch, "eval_rising",
-        f"the {judged.eval_name(point)} rose from its best {best:.4g} (step {evals[best_at][0].step}) to {end:.4g} "
-        f"({end / best:.1f}x) and stayed up at the last 2 evals",
-        {"best": best, "end": end, "evals": len(evals)},
-    )
+    return tally.finding(RULE, judged.eval_name(last), last.step, last.epoch)
 
 
 def _height(level: float, start: float, num_classes: int | None) -> str:

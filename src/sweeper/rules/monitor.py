@@ -3,6 +3,14 @@
 The policy (PrunerSettings):
 - divergence: stop at once, grace or not: a broken run only burns compute. A rise must have
   lasted 5% of max_steps (when known) first: online, a short spike is never a reason to kill.
+  Two more rules find a broken run the rising median would be slow to: collapse
+  (sweeper.rules.collapse: the loss exactly one value for `collapse_logs` logs in a row after a
+  jump to it, the fp16/bf16 overflow logged without grad_norm) and blow-up (sweeper.rules.blowup:
+  rising at most logs to `blow_up_factor` x its best, above its start, still climbing, and for
+  5% of max_steps when known). Both stop at once, grace or not, like divergence.
+- eval rising (sweeper.rules.eval_rise): the eval loss >= (1 + `eval_rise`) x its best at
+  `eval_rise_evals` evals in a row while the training loss fell and the eval macro-F1/accuracy
+  (where logged) is below its best: memorising. Stop if `stop_on_eval_rise` (after grace).
 - plateau, stuck (high relative to ln C, eval accuracy near chance, or still > 60% of the
   run's start): stop if `stop_on_stuck_plateau`. Converged: stop only if `stop_when_converged`.
   Too slow (sweeper.rules.pace, needs max_steps: still learning, but even an optimistic
@@ -25,7 +33,7 @@ The policy (PrunerSettings):
 - staircase: "auto" stops when memorising (eval loss rose or accuracy/F1 stalled across the
   boundary), keeps training and flags when improving, flags only when unjudged; "stop" stops on
   any staircase; "flag" never stops.
-- nothing but divergence stops a run inside its grace period; a stuck plateau or memorising
+- nothing but divergence, collapse and blow-up stops a run inside its grace period; a stuck plateau or memorising
   staircase found during grace stops it at the first point after grace if still true.
 - `enabled=False` keeps judging (findings, verdict, reason) but never stops.
 
@@ -33,6 +41,9 @@ The policy as a table (`stop_reason`): the rule that fired and its kind -> what 
 
     rule        kind                 stopped_by     when
     divergence  any                  diverged       always, even in grace
+    collapse    collapse             collapsed      always, even in grace
+    blow_up     blow_up              blew_up        always, even in grace
+    eval_rise   eval_rising          eval_rising    stop_on_eval_rise
     staircase   memorising           memorising     staircase "auto" or "stop"
     staircase   improving, unjudged  staircase      staircase "stop"
     plateau     stuck                stuck          stop_on_stuck_plateau, no staircase seen
@@ -44,7 +55,8 @@ The policy as a table (`stop_reason`): the rule that fired and its kind -> what 
     forecast    unlikely             forecast       compare_to_forecast (likewise)
 
 The verdict (the curve's shape) is the worst finding by precedence: divergence > staircase >
-plateau > healthy; pace, outpaced, precedent and forecast findings are plateau findings. Warnings
+plateau > healthy; pace, outpaced, precedent and forecast findings are plateau findings; collapse,
+blow-up and eval-rising findings are divergence findings. Warnings
 (non-finite grad_norm with a finite loss) never change it.
 """
 
@@ -55,7 +67,10 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, Iterable, Literal, Mapping
 
 from sweeper.rules import _check
+from sweeper.rules.blowup import BlowUpRule
+from sweeper.rules.collapse import CollapseRule
 from sweeper.rules.divergence import DivergenceRule, GradNormWarningRule
+from sweeper.rules.eval_rise import EvalRiseRule
 from sweeper.rules.forecast import ForecastRule
 from sweeper.rules.outpaced import OutpacedRule
 from sweeper.rules.pace import PaceRule
@@ -69,6 +84,7 @@ from sweeper.rules.sweep import NO_SWEEP, FinishedRun, Sweep
 VERDICTS = ("divergence", "staircase", "plateau", "healthy")
 _PRECEDENCE = {name: rank for rank, name in enumerate(VERDICTS)}
 STAIRCASE_POLICIES = ("auto", "stop", "flag")
+BROKEN_RULES = ("divergence", "collapse", "blow_up")  # the rules whose findings stop a run even in grace
 
 
 @dataclass(frozen=True)
@@ -84,6 +100,14 @@ class PrunerSettings:
     - stop_when_too_slow=True, too_slow_margin=2, pace_after=0.3: a run that would not reach
       the stuck line at twice its fastest plausible pace is wasted compute too; judged only from
       30% of max_steps on, so that a slow start (a late bloomer) has shown its pace.
+    - collapse_logs=10: ten exactly equal logs after a jump to them; a loss that is a mean over
+      noisy batches never repeats so (a converged one logged to 4 decimals approaches its repeats
+      gently and is left alone).
+    - blow_up_factor=3: the offline judgment's blow-up, asked online to be still climbing and to
+      have stayed 3x up for 5% of max_steps (the divergence rule's spike share).
+    - stop_on_eval_rise=True, eval_rise=0.5, eval_rise_evals=3: one eval more than the offline
+      judgment's 2, plus the training loss falling and the eval metric below its best: on the demo
+      and topics corpora no trial's eval label loss stays above 1.44x its best for 3 evals.
     - staircase="auto": memorising is the only staircase worth a stop.
     - stuck_span=0.45: a run that is not improving is called stuck only once it has been flat over
       45% of max_steps (a late bloomer sits near chance for 35-60% of its run).
@@ -118,6 +142,16 @@ class PrunerSettings:
     """A sustained rise this far above the run's best level (0.5 = 50%) is divergence."""
     divergence_patience: int = 5
     """Consecutive points the rise must last (one spike is not divergence)."""
+    collapse_logs: int = 10
+    """Logs in a row with exactly the same loss, after a jump to it, that stop a run as collapsed (not training: an fp16/bf16 overflow logged without grad_norm)."""
+    blow_up_factor: float = 3.0
+    """A loss rising at most logs since its best to this many times that best, above its first value, is a blow-up (stopped while still climbing, once it has lasted 5% of max_steps when known)."""
+    stop_on_eval_rise: bool = True
+    """Stop a run whose eval loss stays well above its best while its training loss falls and its eval macro-F1/accuracy (where logged) is below its best (memorising)."""
+    eval_rise: float = 0.5
+    """Eval rising: each eval at least this fraction above the best eval loss (0.5 = 1.5x)."""
+    eval_rise_evals: int = 3
+    """Eval rising: this many evals in a row up (the offline judgment of a whole log asks for its last 2)."""
     staircase_min_drop: float = 0.05
     """A boundary drop below this fraction of the loss level is not a staircase."""
     staircase_min_ratio: float = 4.0
@@ -169,7 +203,7 @@ class PrunerSettings:
 
     def __post_init__(self) -> None:
         for name in ("enabled", "stop_on_stuck_plateau", "stop_when_converged", "stop_when_too_slow", "compare_to_best",
-                     "compare_at_equal_progress", "compare_to_precedent"):
+                     "compare_at_equal_progress", "compare_to_precedent", "stop_on_eval_rise"):
             _check.flag(name, getattr(self, name))
         _check.integer("grace_steps", self.grace_steps, 0)
         _check.fraction("grace_fraction", self.grace_fraction)
@@ -178,6 +212,10 @@ class PrunerSettings:
         _check.choice("signal", self.signal, SIGNAL_CHOICES)
         _check.positive("divergence_rise_ratio", self.divergence_rise_ratio)
         _check.integer("divergence_patience", self.divergence_patience, 1)
+        _check.integer("collapse_logs", self.collapse_logs, 2)
+        _check.number("blow_up_factor", self.blow_up_factor, 1, low_open=True)
+        _check.positive("eval_rise", self.eval_rise)
+        _check.integer("eval_rise_evals", self.eval_rise_evals, 2)
         for name in ("staircase_min_drop", "plateau_min_improvement", "stuck_ratio", "stuck_fraction"):
             _check.fraction(name, getattr(self, name), low_open=True)
         _check.number("staircase_min_ratio", self.staircase_min_ratio, 1)
@@ -270,6 +308,7 @@ class CurveMonitor:
         # stops the run at the first point after it if the policy says so then.
         standing: list[Any] = [
             self._staircase,
+            EvalRiseRule(rise=settings.eval_rise, consecutive=settings.eval_rise_evals, signal=signal),
             PlateauRule(
                 min_improvement=settings.plateau_min_improvement,
                 window_fraction=settings.plateau_window_fraction,
@@ -306,9 +345,15 @@ class CurveMonitor:
         self._standing = tuple(standing)
         divergence = DivergenceRule(rise_ratio=settings.divergence_rise_ratio, patience=settings.divergence_patience,
                                     signal=signal, max_steps=max_steps)
-        self._rules = (self._warning, divergence, *self._standing)  # the order in which a stop is chosen
+        broken = (
+            CollapseRule(min_logs=settings.collapse_logs, signal=signal),
+            BlowUpRule(factor=settings.blow_up_factor, max_steps=max_steps, signal=signal),
+        )
+        self._rules = (self._warning, divergence, *broken, *self._standing)  # the order in which a stop is chosen
         self._findings: list[Finding] = []
         self._worst: Finding | None = None  # the finding that sets the verdict
+        self._eval_rise: Finding | None = None  # kept apart: a staircase, once seen, explains it
+        self._shaped = False  # a staircase or a broken run seen: the plateau and eval-rise policies stand aside
         self._stopped: Decision | None = None
         self.points = 0
         self.last_step: int | None = None
@@ -336,7 +381,7 @@ class CurveMonitor:
                 if rule.active is not None and (stopped_by := self.stop_reason(rule.active)):
                     stop = rule.active
                     break
-        if stop is None or (stop.rule != "divergence" and point.step < self._grace) or not self.settings.enabled:
+        if stop is None or (stop.rule not in BROKEN_RULES and point.step < self._grace) or not self.settings.enabled:
             return CONTINUE
         self._stopped = Decision("stop", stop, stopped_by or "")
         return self._stopped
@@ -347,6 +392,13 @@ class CurveMonitor:
         rule, kind, settings = finding.rule, finding.kind, self.settings
         if rule == "divergence":
             return "diverged"
+        if rule == "collapse":
+            return "collapsed"
+        if rule == "blow_up":
+            return "blew_up"
+        if rule == "eval_rise":
+            # A staircase's memorising is judged by its own policy, across the cliffs.
+            return "eval_rising" if settings.stop_on_eval_rise and not self._staircase_seen() else None
         if rule == "staircase":
             if kind == "memorising" and settings.staircase in ("auto", "stop"):
                 return "memorising"
@@ -378,14 +430,18 @@ class CurveMonitor:
 
     def _record(self, finding: Finding) -> None:
         self._findings.append(finding)
+        if finding.rule == "eval_rise":
+            self._eval_rise = finding  # sets the verdict only where no staircase explains it
+            return
+        if finding.verdict in ("divergence", "staircase"):
+            self._shaped = True
         if finding.verdict in _PRECEDENCE:
             worst = self._worst
             if worst is None or _PRECEDENCE[finding.verdict] < _PRECEDENCE[worst.verdict]:
                 self._worst = finding
 
     def _staircase_seen(self) -> bool:
-        worst = self._worst
-        return (worst is not None and worst.verdict in ("divergence", "staircase")) or self._staircase.held is not None
+        return self._shaped or self._staircase.held is not None
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -409,11 +465,14 @@ class CurveMonitor:
 
     @property
     def stopped_by(self) -> str:
-        """What stopped the run (diverged, memorising, stuck, too_slow, outpaced, precedent, ...), "" if nothing."""
+        """What stopped the run (diverged, collapsed, blew_up, eval_rising, memorising, stuck, too_slow, outpaced, precedent, ...), "" if nothing."""
         return self._stopped.stopped_by if self._stopped is not None else ""
 
     def _verdict_finding(self) -> Finding | None:
         worst = self._worst
+        rise = self._eval_rise
+        if rise is not None and not self._staircase_seen():  # (a divergence counts as seen)
+            worst = rise  # an eval rising while the training loss falls, no staircase to explain it
         held = self._staircase.held  # a staircase waiting for its eval point already counts
         if held is not None and (worst is None or _PRECEDENCE["staircase"] < _PRECEDENCE[worst.verdict]):
             return held

@@ -130,10 +130,12 @@ class Finding:
 
     `verdict` is the curve's shape the finding stands for: "divergence" | "staircase" | "plateau"
     (or "warning", which never sets a run's verdict). `rule` is the rule that fired: "divergence",
-    "staircase", "plateau", "pace", "outpaced", "precedent", "forecast" or "warning". `kind` refines it:
+    "collapse", "blow_up", "eval_rise", "staircase", "plateau", "pace", "outpaced", "precedent",
+    "forecast", "warning", or "judgment" (what only a whole log shows). `kind` refines it:
     plateau -> "stuck" | "converged"; pace -> "too_slow" | "stuck"; outpaced -> "outpaced";
     precedent -> "precedent"; forecast -> "unlikely"; staircase -> "memorising" | "improving" | "unjudged";
-    divergence -> "non_finite" | "rising" | "fp16_overflow"; warning -> e.g. "non_finite_grad_norm".
+    divergence -> "non_finite" | "rising" | "fp16_overflow"; collapse -> "collapse"; blow_up -> "blow_up";
+    eval_rise -> "eval_rising"; warning -> e.g. "non_finite_grad_norm".
     """
 
     verdict: str

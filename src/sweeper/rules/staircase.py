@@ -9,6 +9,10 @@ How a boundary is judged (all on raw values, no smoothing):
 
 - `W` = 10% of the points of the epoch that just ended (5 to 50 points: a median of 5 shrugs
   off two spikes, a median of 3 does not); an epoch needs at least 4 W points (20) to be judged.
+  A coarse log's epoch of 10-19 points (logging every 5-10 steps of a small dataset) is judged
+  with W = 3 (3 windows and a point before the boundary) and 1.5x the ratio (its within-epoch
+  change comes from a handful of medians of 3): cliffs a median of 3 can resolve are found, the
+  rest stay quiet.
 - The drop is median(last W points before) - median(first W points after).
 - The within-epoch change over the same span is measured the same way, between adjacent
   W-point chunks that do not straddle a boundary: the median |change| over up to 8 chunks
@@ -33,6 +37,8 @@ from sweeper.rules.signal import Signal
 from sweeper.rules.sweep import NO_SWEEP, Sweep
 
 _EPOCH_EPS = 1e-6
+_COARSE_WINDOW = 3  # the window of an epoch too short for 4 windows of min_window (10-19 points)
+_COARSE_RATIO = 1.5  # ... whose boundary drop must be 1.5 x min_ratio times the within-epoch change
 
 
 def epoch_index(epoch: float) -> int:
@@ -315,10 +321,12 @@ class StaircaseRule:
         self._values.clear()
         window = boundary_window(len(before), self._window_fraction, self._min_window, self._max_window)
         if len(before) < 4 * window:
-            # Fewer than 3 within-epoch changes to compare the boundary with: too few to tell a
-            # cliff from noise (short epochs get no staircase judgement).
-            self._boundary = None
-            return
+            # A coarse log (10-19 points an epoch: logging every 5-10 steps of a small dataset):
+            # medians of 3 and 3 chunks before the boundary; fewer is too few to tell a cliff from noise.
+            window = min(window, _COARSE_WINDOW)
+            if len(before) < 3 * window + 1:
+                self._boundary = None
+                return
         last_eval = self._last_eval
         eval_before = list(self._epoch_evals) if last_eval is not None and last_eval[0] == index - 1 else None
         self._boundary = _Boundary(index, point.step, point.epoch, self._last_step, before, window, eval_before)
@@ -345,7 +353,9 @@ class StaircaseRule:
         boundary (the reason why), so a finding that would wait for its eval is released unjudged."""
         change = boundary_change(boundary.before, boundary.after, boundary.window, self._chunks)
         boundary.before = []  # judged: no more points needed, free the memory
-        if not (change["drop"] > 0 and change["rel_drop"] >= self._min_rel_drop and change["ratio"] >= self._min_ratio):
+        # A coarse window's within-epoch change comes from a handful of medians of 3: ask more of the ratio.
+        min_ratio = self._min_ratio * (_COARSE_RATIO if boundary.window < self._min_window else 1.0)
+        if not (change["drop"] > 0 and change["rel_drop"] >= self._min_rel_drop and change["ratio"] >= min_ratio):
             if boundary is self._boundary:
                 self._boundary = None
             return None

@@ -26,6 +26,16 @@ Families and what "known truth" means:
   most 6 points from chance (the demo's too-slow runs: 0.37 -> 0.40), with 3 points of noise.
   Truth: it will not converge; a plateau finding (too_slow, or stuck when its fall is lost in its
   noise) is right. (A run whose eval accuracy climbs 10 points is learning: left alone.)
+- collapse: a healthy start, then the loss exactly one value at every log to the end (0.0, the
+  fp16/bf16 overflow of LF logged without grad_norm, or another constant), after 2 or more normal
+  logs. Truth: not training from `onset_step` on.
+- blow_up: a healthy start, then the loss multiplied by 1.25-1.6 at every log (with noise) to the
+  end (10 logs or a tenth of the run at least). Truth: broken from `onset_step` on.
+- spike: a healthy curve with a transient spike (lr too high without warm-up): 2-8 logs, up to
+  5-40x the level and back, shorter than 4% of the run's steps. Truth: healthy; the run recovers.
+- eval_rising: a healthy training decay with 20 evals whose eval loss falls to its best at
+  30-50% of the run, then rises to 2-3x that best by the end (memorising). Truth: the run gets
+  worse on what it is measured on from the best eval on.
 - late_bloomer: a slow start and the best final result (the short-horizon trap of ASHA and
   median pruning). Either a bloom (the loss follows a logistic drop in the progress of the
   schedule, steepest at progress 0.2-0.6, so it accelerates around 10-35% of the steps) or a slow
@@ -353,3 +363,75 @@ def too_slow(rng: random.Random, n: int | None = None) -> SyntheticCurve:
     return SyntheticCurve(points, "too_slow", None, _boundaries(steps, epochs_),
                           dict(n=n, epochs=epochs, interval=interval, warmup=warmup, start=start, final=final, tau=tau,
                                sigma=sigma, spikes=spike_rate, num_classes=3))
+
+
+def collapse(rng: random.Random) -> SyntheticCurve:
+    """A healthy start, then exactly one value at every log to the end; see the module docstring."""
+    base = healthy(rng, n=int(round(_log_uniform(rng, 40, 3000))))
+    points = base.points
+    index = rng.randrange(2, max(3, len(points) - 12))
+    start = points[0].loss
+    value = 0.0 if rng.random() < 0.7 else round(start * rng.uniform(0.3, 1.2), 4)
+    out = [p if i < index else Point(step=p.step, epoch=p.epoch, loss=value, eval_loss=p.eval_loss, learning_rate=p.learning_rate)
+           for i, p in enumerate(points)]
+    return SyntheticCurve(out, "collapse", points[index].step, base.boundary_steps, dict(base.params, index=index, value=value))
+
+
+def blow_up(rng: random.Random) -> SyntheticCurve:
+    """A healthy start, then the loss multiplied by 1.25-1.6 at every log to the end."""
+    base = healthy(rng, n=int(round(_log_uniform(rng, 40, 3000))))
+    points = base.points
+    index = rng.randrange(max(2, len(points) // 10), len(points) - max(10, len(points) // 10))
+    growth = rng.uniform(1.25, 1.6)
+    sigma = min(base.params["sigma"], 0.05)
+    level = sorted(p.loss for p in points[max(0, index - 5) : index])[len(points[max(0, index - 5) : index]) // 2]
+    out = []
+    for i, point in enumerate(points):
+        loss = point.loss
+        if i >= index:
+            loss = level * growth ** min(i - index + 1, 40) * (1 + rng.gauss(0, sigma))  # capped: 1.6^40 is 1.3e8
+        out.append(Point(step=point.step, epoch=point.epoch, loss=loss, eval_loss=point.eval_loss, learning_rate=point.learning_rate))
+    return SyntheticCurve(out, "blow_up", points[index].step, base.boundary_steps, dict(base.params, index=index, growth=growth))
+
+
+def spike(rng: random.Random) -> SyntheticCurve:
+    """A healthy curve with a transient spike it recovers from, shorter than 4% of its steps."""
+    base = healthy(rng, n=int(round(_log_uniform(rng, 200, 3000))))
+    points = base.points
+    n = len(points)
+    length = rng.randint(2, min(8, int(0.04 * n)))
+    index = rng.randrange(n // 10, int(0.8 * n))
+    peak = rng.uniform(5.0, 40.0)
+    up = (length + 1) // 2
+    out = []
+    for i, point in enumerate(points):
+        loss = point.loss
+        if index <= i < index + length:
+            k = i - index
+            loss *= 1 + (peak - 1) * ((k + 1) / up if k < up else (length - k) / (length - up + 1))
+        out.append(Point(step=point.step, epoch=point.epoch, loss=loss, eval_loss=point.eval_loss, learning_rate=point.learning_rate))
+    return SyntheticCurve(out, "spike", points[index].step, base.boundary_steps, dict(base.params, index=index, length=length, peak=peak))
+
+
+def eval_rising(rng: random.Random) -> SyntheticCurve:
+    """A healthy training decay whose eval loss falls to its best at 30-50% of the run, then rises to 2-3x it."""
+    n = int(round(_log_uniform(rng, 100, 3000)))
+    base = healthy(rng, n=n)
+    turn = rng.uniform(0.3, 0.5)
+    final = rng.uniform(2.0, 3.0)
+    every = max(1, n // 20)
+    first = base.points[0].loss
+    best = first * rng.uniform(0.3, 0.6)
+    out, best_step = [], None
+    for i, point in enumerate(base.points):
+        eval_loss = None
+        if (i + 1) % every == 0:
+            t = (i + 1) / n
+            if t <= turn:
+                eval_loss = first - (first - best) * t / turn
+            else:
+                eval_loss = best * (1 + (final - 1) * (t - turn) / (1 - turn))
+                if best_step is None:
+                    best_step = base.points[i - every].step
+        out.append(Point(step=point.step, epoch=point.epoch, loss=point.loss, eval_loss=eval_loss, learning_rate=point.learning_rate))
+    return SyntheticCurve(out, "eval_rising", best_step, base.boundary_steps, dict(base.params, turn=turn, final=final, every=every))
