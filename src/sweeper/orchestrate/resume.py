@@ -172,10 +172,13 @@ def restored_tuner(
     internal._run_config.callbacks = callbacks
     internal._run_config.failure_config = tune.FailureConfig(max_failures=spec.resources.max_retries)
     internal._tune_config.scheduler = scheduler
-    internal._tune_config.max_concurrent_trials = max_concurrent
+    internal._tune_config.max_concurrent_trials = None  # the searcher holds the cap (space.searcher)
     searcher = internal._tune_config.search_alg
     if spec.search.algorithm == "optuna-tpe":
-        if max_concurrent and not isinstance(searcher, tune.search.ConcurrencyLimiter):
+        if isinstance(searcher, tune.search.ConcurrencyLimiter):
+            if max_concurrent:
+                searcher.max_concurrent = max_concurrent  # this run's cluster may differ from the last's
+        elif max_concurrent:
             searcher = tune.search.ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
         internal._tune_config.search_alg = with_sample_limit(searcher, spec.search.num_samples)
     return tuner

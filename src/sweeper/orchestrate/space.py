@@ -138,9 +138,12 @@ def _domain(dim: Dimension, enumerate_all: bool) -> Any:
     return tune.choice(dim.values)
 
 
-def searcher(search: SearchSpec, train: TrainSettings | None = None) -> Any:
-    """A seeded searcher; Optuna's TPE behind a concurrency limit when max_concurrent is set; for
-    a grid, Ray's variant generator given the distinct grid points."""
+def searcher(search: SearchSpec, train: TrainSettings | None = None, max_concurrent: int | None = None) -> Any:
+    """A seeded searcher; Optuna's TPE behind a concurrency limit; for a grid, Ray's variant
+    generator given the distinct grid points. The searcher holds the sweep's cap on trials in
+    flight (`max_concurrent`, default `search.max_concurrent`): Tune's own `max_concurrent_trials`
+    is silently ignored for a variant generator and clashes with a different limiter."""
+    max_concurrent = max_concurrent or search.max_concurrent
     from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
 
     if search.algorithm == "optuna-tpe":
@@ -148,13 +151,13 @@ def searcher(search: SearchSpec, train: TrainSettings | None = None) -> Any:
 
         space = partial(define_by_run, search) if conditional(search) else None  # picklable: Ray saves the searcher
         algo = StreamingOptunaSearch(space=space, metric=OBJECTIVE, mode=search.resolved_mode, seed=search.seed)
-        if search.max_concurrent:
-            return ConcurrencyLimiter(algo, max_concurrent=search.max_concurrent)
+        if max_concurrent:
+            return ConcurrencyLimiter(algo, max_concurrent=max_concurrent)
         return algo
     return BasicVariantGenerator(
         points_to_evaluate=grid_points(search, train) or None,
         random_state=search.seed,
-        max_concurrent=search.max_concurrent or 0,
+        max_concurrent=max_concurrent or 0,
     )
 
 

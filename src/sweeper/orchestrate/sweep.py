@@ -326,11 +326,13 @@ def execute(
                 param_space=tune_param_space(spec.search),
                 tune_config=tune.TuneConfig(
                     # The searcher has its metric; the scheduler judges curves, not a metric.
-                    search_alg=searcher(spec.search, spec.train),
+                    search_alg=searcher(spec.search, spec.train, max_concurrent),
                     scheduler=scheduler,
                     num_samples=ray_num_samples(spec.search, spec.train),  # a grid: its distinct points
-                    max_concurrent_trials=max_concurrent,
-                    reuse_actors=True,
+                    # A data-parallel trial's actor must end with its trial: a STOP reaches its Train
+                    # run (controller and workers) only by killing the actor that owns it, and a
+                    # reused actor stays blocked in the run it drives.
+                    reuse_actors=workers == 1,
                     trial_dirname_creator=trial_dirname,
                 ),
                 run_config=tune.RunConfig(

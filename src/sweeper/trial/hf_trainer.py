@@ -111,7 +111,7 @@ class FlowCallback(TrainerCallback):
         path = self.output_dir / f"checkpoint-{state.global_step}"
         window = self.session.window.read()  # on every rank: with several, a collective
         if state.is_world_process_zero:
-            own = {"window": window.state(), "files": file_sizes(path)}
+            own = {"window": window.state(), "files": file_sizes(path), "reports": self.session.reports_since_save()}
             (path / STATE_FILE).write_text(json.dumps(own))
             keep_latest(self.output_dir, self.keep)
         self.session.last_save_step = state.global_step

@@ -55,6 +55,7 @@ class ReportSession:
         self.window_started = time.perf_counter()
         self.window_eval_seconds = 0.0
         self.pending: list[dict[str, Any]] = []
+        self.sent_since_save: list[dict[str, Any]] = []  # reports sent since the last checkpoint
         self.last_eval_step: int | None = None
         self.last_save_step: int | None = None
         self.best_accuracy: float | None = None
@@ -68,10 +69,18 @@ class ReportSession:
         asked = getattr(self.reporter, "stop_requested", None)
         return bool(asked()) if asked is not None else False
 
-    def reopen(self, window: LossTotals, step: int) -> None:
-        """Continue from a checkpoint: its open window, and nothing to evaluate or save at its step."""
+    def reopen(self, window: LossTotals, step: int, reports: list[dict[str, Any]] = ()) -> None:
+        """Continue from a checkpoint: its open window, and nothing to evaluate or save at its step.
+        `reports` (the ones the checkpoint says were made since the checkpoint before it) are sent
+        again first: a run lost mid-report (a data-parallel worker killed) may never have
+        delivered them, and a driver that has them replaces them with the same values."""
         self.window = LossWindow(start=window, across_ranks=self.across_ranks)
         self.last_eval_step = self.last_save_step = step
+        self.pending = list(reports)
+
+    def reports_since_save(self) -> list[dict[str, Any]]:
+        """Every report made since the last checkpoint, sent or not: what a checkpoint keeps."""
+        return [*self.sent_since_save, *self.pending]
 
     def train_point(self, step: int, epoch: float, logs: dict[str, Any]) -> dict[str, Any]:
         """The point of the window that ends at `step`; a loss with no tokens in it is left out."""
@@ -114,6 +123,7 @@ class ReportSession:
         if checkpoint is not None and not pending:
             # A save with nothing else to say: report the step so the checkpoint is not lost.
             self.reporter.report({"step": self.last_save_step, **self.facts}, checkpoint=checkpoint)
+        self.sent_since_save = [] if checkpoint is not None else [*self.sent_since_save, *pending]
 
 
 def _best(current: float | None, value: float | None) -> float | None:

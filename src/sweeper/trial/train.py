@@ -281,8 +281,9 @@ def _open_session(
     session = ReportSession(reporter, prepared.include_explanation, facts, across_ranks=world_size > 1)
     if resume_from is not None and step is not None:
         state_file = resume_from / STATE_FILE
-        window = LossTotals.from_state(json.loads(state_file.read_text())["window"]) if state_file.is_file() else LossTotals()
-        session.reopen(window, step)
+        state = json.loads(state_file.read_text()) if state_file.is_file() else {}
+        window = LossTotals.from_state(state["window"]) if "window" in state else LossTotals()
+        session.reopen(window, step, state.get("reports", []))
     return session
 
 
