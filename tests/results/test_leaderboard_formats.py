@@ -47,7 +47,7 @@ def test_every_format_holds_the_same_rows(sweeps, capsys):
     ids = [row["trial_id"] for row in as_json]
     assert [row["trial_id"] for row in as_csv] == ids
     assert [line.split("|")[1].strip() for line in markdown[2:]] == ids
-    assert markdown[0].startswith("| trial_id | status | verdict | stopped_by | reason | learning_rate | metric")
+    assert markdown[0].startswith("| trial_id | status | duplicate_of | verdict | stopped_by | reason | learning_rate | metric")
     assert [line.split()[0] for line in table[2 : 2 + len(ids)]] == ids
     assert table[0].split()[:5] == ["trial_id", "status", "verdict", "stopped_by", "learning_rate"]
     assert "saved by pruning" in table[-1]

@@ -121,7 +121,7 @@ def test_monitor_never_stops_a_short_recovered_spike():
         ({"min_logs": 2}, "min_logs must be an int >= 3, got 2."),
         ({"spike_share": 1.0}, "spike_share must be a number in [0, 1), got 1.0."),
         ({"max_steps": 0}, "max_steps must be a number > 0 or None, got 0."),
-        ({"signal": "eval_loss"}, "signal must be one of 'auto', 'label_loss', 'loss', got 'eval_loss'."),
+        ({"signal": "eval_loss"}, "signal must be one of 'auto', 'label_loss', 'loss', 'eval_metric', got 'eval_loss'."),
     ],
 )
 def test_invalid_arguments(kwargs, message):

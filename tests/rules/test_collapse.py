@@ -105,7 +105,7 @@ def test_collapse_logs_setting_reaches_the_rule():
         ({"min_logs": 2.5}, "min_logs must be an int >= 2, got 2.5."),
         ({"min_jump": -0.1}, "min_jump must be a number >= 0, got -0.1."),
         ({"min_jump": NAN}, "min_jump must be a number >= 0, got nan."),
-        ({"signal": "eval_loss"}, "signal must be one of 'auto', 'label_loss', 'loss', got 'eval_loss'."),
+        ({"signal": "eval_loss"}, "signal must be one of 'auto', 'label_loss', 'loss', 'eval_metric', got 'eval_loss'."),
     ],
 )
 def test_invalid_arguments(kwargs, message):

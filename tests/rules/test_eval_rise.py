@@ -137,7 +137,7 @@ def test_a_staircase_explains_a_rising_eval():
         ({"rise": -1}, "rise must be a number > 0, got -1."),
         ({"consecutive": 1}, "consecutive must be an int >= 2, got 1."),
         ({"consecutive": 3.0}, "consecutive must be an int >= 2, got 3.0."),
-        ({"signal": "eval_loss"}, "signal must be one of 'auto', 'label_loss', 'loss', got 'eval_loss'."),
+        ({"signal": "eval_loss"}, "signal must be one of 'auto', 'label_loss', 'loss', 'eval_metric', got 'eval_loss'."),
     ],
 )
 def test_invalid_arguments(kwargs, message):

@@ -28,6 +28,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Hashable, Iterable
 
+from sweeper.orchestrate.driver_node import on_driver_node
 from sweeper.orchestrate.space import OBJECTIVE, settings_key
 from sweeper.rules.point import BATCH_KEY
 
@@ -100,7 +101,7 @@ def registry(finished: Iterable[tuple[Key, Owner]] = ()) -> Any:
         def release(self, trial_id: str) -> None:
             self._claims.release(trial_id)
 
-    return Registry.remote(list(finished))
+    return Registry.options(**on_driver_node()).remote(list(finished))
 
 
 def finished_owners(spec: Any, records: Iterable[Any]) -> list[tuple[Key, Owner]]:

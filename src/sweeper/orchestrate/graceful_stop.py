@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 from ray.tune import Callback
 
+from sweeper.orchestrate.driver_node import on_driver_node
 from sweeper.orchestrate.duplicates import DUPLICATE_OF
 
 GRACE_SECONDS = 120.0  # longest wait for the trials' checkpoints (a real step and a save fit well in it)
@@ -36,7 +37,7 @@ def stop_flag() -> Any:
         def is_set(self) -> bool:
             return self._set
 
-    return StopFlag.remote()
+    return StopFlag.options(**on_driver_node()).remote()
 
 
 class GracefulStop(Callback):
