@@ -83,6 +83,15 @@ class RemoteFolder:
 
         self._call(write)
 
+    def upload_tree(self, local: Path, name: str) -> None:
+        """Copy a local folder, whole, to `name` in this folder."""
+        import pyarrow.fs as pafs
+
+        self._call(
+            pafs.copy_files, str(local), self._at(name),
+            source_filesystem=pafs.LocalFileSystem(), destination_filesystem=self.fs,
+        )
+
     def delete(self, name: str) -> None:
         self._call(self.fs.delete_file, self._at(name))
 
@@ -135,12 +144,7 @@ class MirroredSweep:
                 self.remote.write_bytes(name, path.read_bytes())
                 self._sent[name] = stamp
         if tensorboard and (self.local / "tensorboard").is_dir():
-            import pyarrow.fs as pafs
-
-            self.remote._call(
-                pafs.copy_files, str(self.local / "tensorboard"), posixpath.join(self.remote.path, "tensorboard"),
-                source_filesystem=pafs.LocalFileSystem(), destination_filesystem=self.remote.fs,
-            )
+            self.remote.upload_tree(self.local / "tensorboard", "tensorboard")
         if self.lock is not None and time.monotonic() - self._refreshed > RemoteLock.STALE_SECONDS / 4:
             self.lock.refresh()
             self._refreshed = time.monotonic()
