@@ -112,4 +112,4 @@ def test_trials_use_both_nodes_and_a_lost_node_costs_only_the_steps_since_its_ch
     steps = train_steps(curves, moved["trial_id"])
     assert steps[0] == LOGGING_STEPS and steps[-1] == int(moved["max_steps"]) == 100, steps
     gaps = [b - a for a, b in zip(steps, steps[1:])]
-    assert all(0 < gap <= LOGGING_STEPS for gap in gaps), steps  # no step twice, none missing
+    assert all(0 < gap <= LOGGING_STEPS for gap in gaps), (steps, moved)  # no step twice, none missing

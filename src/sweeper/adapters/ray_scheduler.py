@@ -55,6 +55,7 @@ class ConvergenceScheduler(FIFOScheduler):
         if restart is not None or trial_id not in self._monitors:
             kept = [point for point in history if restart is None or point.step < restart]
             history[:] = []
+            self._monitors.pop(trial_id, None)  # a restarted run is judged anew from the points before it
             stop = self._judge(trial_id, kept, batch.facts)
         return TrialScheduler.STOP if stop or self._judge(trial_id, batch.points, batch.facts) else TrialScheduler.CONTINUE
 

@@ -123,7 +123,12 @@ class ReportSession:
         if checkpoint is not None and not pending:
             # A save with nothing else to say: report the step so the checkpoint is not lost.
             self.reporter.report({"step": self.last_save_step, **self.facts}, checkpoint=checkpoint)
-        self.sent_since_save = [] if checkpoint is not None else [*self.sent_since_save, *pending]
+        if checkpoint is None:
+            self.sent_since_save += pending
+        else:
+            # A replay from the next checkpoint begins at this one's step: its evaluation may come
+            # after the save, and a driver replaces every point from a replay's first step on.
+            self.sent_since_save = [report for report in pending if report.get("step") == self.last_save_step]
 
 
 def _best(current: float | None, value: float | None) -> float | None:
