@@ -8,6 +8,7 @@ clipping. A grid makes the trials and their order deterministic.
 import csv
 import json
 import math
+import re
 
 import pyarrow.parquet as pq
 import pytest
@@ -87,6 +88,10 @@ def test_a_raising_trial_and_a_nan_trial_do_not_stop_the_sweep(tmp_path):
     assert nan["verdict"] == "divergence", nan
     assert "nan" in nan["reason"].lower() or "inf" in nan["reason"].lower(), nan
     assert 0 < int(nan["steps_done"]) < 8
+    # The stop lands where it was decided: the trial sends the point it is stopped at at once
+    # (sweeper.orchestrate.decisive) instead of training on to the end of a batch of reports.
+    decided = int(re.search(r"at step (\d+)", nan["reason"]).group(1))
+    assert decided <= int(nan["steps_done"]) <= decided + 1, nan  # at most one logging step past it
 
     for lr in (GOOD_LR, NAN_LR):
         errored = row(str([MISSING_MODULE]), lr)

@@ -24,7 +24,6 @@ from typing import Any
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from sweeper.rules import NO_SWEEP, CurveMonitor, PrunerSettings, Sweep
-from sweeper.rules.monitor import run_settings
 from sweeper.rules.point import Batch, Point, restart_step
 
 
@@ -63,11 +62,7 @@ class ConvergenceScheduler(FIFOScheduler):
         """Feed points to the trial's monitor (made on its first point); True when it says stop."""
         monitor = self._monitors.get(trial_id)
         if monitor is None:
-            monitor = self._monitors[trial_id] = CurveMonitor(
-                run_settings(self._settings, facts),  # an explanation-first trial: judged on its eval metrics
-                max_steps=facts.get("max_steps"),
-                steps_per_epoch=facts.get("steps_per_epoch"),
-            )
+            monitor = self._monitors[trial_id] = CurveMonitor.for_run(self._settings, facts)
         history = self._history.setdefault(trial_id, [])
         for point in points:
             history.append(point)
@@ -100,11 +95,7 @@ class ConvergenceScheduler(FIFOScheduler):
         if status == "pruned":
             self._pruned[trial_id] = points[-1].step if points else 0
         elif status == "completed":
-            monitor = CurveMonitor(
-                run_settings(self._settings, facts),  # an explanation-first trial: judged on its eval metrics
-                max_steps=facts.get("max_steps"),
-                steps_per_epoch=facts.get("steps_per_epoch"),
-            )
+            monitor = CurveMonitor.for_run(self._settings, facts)
             for point in points:
                 monitor.observe(point, self._sweep)
             monitor.finish()

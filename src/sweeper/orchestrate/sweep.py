@@ -298,6 +298,7 @@ def execute(
             spec=spec.model_dump(mode="json"),
             metric=spec.search.metric,
             mode=mode,
+            pruner=checked.pruner,
             finished=stored.replays() if stored is not None else {},
             stop_flag=flag,
             duplicates=recorder.duplicates,

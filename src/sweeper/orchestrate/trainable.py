@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sweeper.orchestrate.decisive import DecisivePoints
 from sweeper.orchestrate.persisted import newest_checkpoint
 from sweeper.orchestrate.space import CHECKPOINT_SCORE, OBJECTIVE
+from sweeper.rules.monitor import PrunerSettings
 from sweeper.rules.point import BATCH_KEY
 
 
@@ -34,6 +36,7 @@ class TrialContext:
     spec: dict[str, Any]  # SweepSpec.model_dump(mode="json"), paths made absolute by the driver
     metric: str
     mode: str
+    pruner: PrunerSettings  # the sweep's checked pruner settings (preflight), which its scheduler judges with
     # Trials an earlier run of the sweep finished (ledger.jsonl), which Ray may queue again after a
     # resume: trial_id -> (the objective the searcher was told, the error if it errored).
     finished: dict[str, tuple[float | None, str]] = field(default_factory=dict)
@@ -48,13 +51,21 @@ class RayReporter:
     Each `tune.report` is a round trip to the driver (scheduler, searcher, callbacks); on a tiny
     model that costs more than a training step. So points are held for up to `flush_seconds`
     and sent together (every point still reaches the rules, in order); a checkpoint is sent at
-    once, with the points before it. Real trials, whose steps take seconds, send every point
-    as it comes.
+    once, with the points before it, and so is every point `decisive` says the driver may stop
+    the trial at (sweeper.orchestrate.decisive), so that a stop lands where it was decided.
+    Real trials, whose steps take seconds, send every point as it comes.
     """
 
     def __init__(
-        self, metric: str, mode: str, flush_seconds: float = 1.0, node: str | None = None, stop_flag: Any = None
+        self,
+        metric: str,
+        mode: str,
+        flush_seconds: float = 1.0,
+        node: str | None = None,
+        stop_flag: Any = None,
+        decisive: DecisivePoints | None = None,
     ) -> None:
+        self._decisive = decisive
         self._stop_flag = stop_flag  # sweeper.orchestrate.graceful_stop's flag: is the sweep stopping?
         self._stopping = False
         self._last_poll = time.monotonic()
@@ -74,7 +85,8 @@ class RayReporter:
                 self._best = float(value)
             self._last_eval = (int(metrics["step"]), float(value))
         self._pending.append({**metrics, **self._node})
-        if checkpoint is not None or time.monotonic() - self._last_flush >= self._flush_seconds:
+        decisive = self._decisive is not None and self._decisive.send_now(metrics)  # sees every point
+        if decisive or checkpoint is not None or time.monotonic() - self._last_flush >= self._flush_seconds:
             self.flush(checkpoint)
 
     def flush(self, checkpoint: Path | None = None) -> None:
@@ -157,7 +169,10 @@ def sweep_trial(config: dict[str, Any], context: TrialContext) -> None:
             output_dir=work_dir,
             num_threads=max(1, int(cpus)),
         )
-        reporter = RayReporter(context.metric, context.mode, node=node_name(), stop_flag=context.stop_flag)
+        reporter = RayReporter(
+            context.metric, context.mode, node=node_name(), stop_flag=context.stop_flag,
+            decisive=DecisivePoints(context.pruner),
+        )
         try:
             summary = run_trial(trial_config, reporter, resume_from=resume_from)
         except Exception as error:

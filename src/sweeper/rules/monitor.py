@@ -358,6 +358,18 @@ class CurveMonitor:
         self.points = 0
         self.last_step: int | None = None
 
+    @classmethod
+    def for_run(cls, settings: PrunerSettings, facts: Mapping[str, Any]) -> "CurveMonitor":
+        """The monitor of one run of a sweep, from the facts the run states in its reports
+        (sweeper.rules.point.FACT_FIELDS): its max_steps, steps_per_epoch and `signal` (an
+        explanation-first trial is judged on its eval metrics: `run_settings`)."""
+        return cls(run_settings(settings, facts), max_steps=facts.get("max_steps"), steps_per_epoch=facts.get("steps_per_epoch"))
+
+    @property
+    def grace(self) -> int:
+        """The first step at which anything but a broken run (divergence, collapse, blow-up) may stop it."""
+        return self._grace
+
     # -- feeding ---------------------------------------------------------------------------
 
     def observe(self, point: Point, sweep: Sweep = NO_SWEEP) -> Decision:
