@@ -50,8 +50,8 @@ CASES = [
      "a finished run at chance at the same point (up to 50%) ended at 0.97: runs here can still bloom"),
     ("later_than_the_bloomer", CHANCE, [_finished(GOOD), *STUCK_PAIR, _finished(BLOOMER)], 175,
      "at 58% the finished bloomer had left chance: a run still at chance there is later than any precedent"),
-    ("one_precedent_only", CHANCE, [_finished(GOOD), STUCK_PAIR[0]], None,
-     "one finished run at chance is not enough evidence (min_peers = 2)"),
+    ("one_precedent_only", CHANCE, [_finished(GOOD), STUCK_PAIR[0]], 100,
+     "one finished run at chance that ended far from the best is evidence enough (min_peers = 1)"),
     ("no_precedents", CHANCE, [], None, "nothing finished yet"),
     ("only_runs_that_left_chance_early", CHANCE, [_finished(GOOD), _finished(GOOD)], None,
      "no finished run was at chance at this point: nothing to compare with"),
@@ -67,7 +67,7 @@ def test_precedent_fires_only_on_evidence_from_the_sweep(values, precedents, ste
     assert (found.step if found is not None else None) == step, why
     if found is not None:
         assert (found.verdict, found.kind) == ("plateau", "precedent")
-        assert found.evidence["peers"] >= 2 and found.evidence["best_of_peers"] < found.evidence["best"] - 0.05
+        assert found.evidence["peers"] >= 1 and found.evidence["best_of_peers"] < found.evidence["best"] - 0.05
         assert "no precedent" in found.message and "finished trials of this sweep were at chance" in found.message
 
 
@@ -76,6 +76,7 @@ def test_it_waits_for_after_and_min_evals_and_never_judges_the_last_step():
     assert _first_fire(CHANCE, precedents, after=0.5).step == 150  # 50% of 300 steps
     assert _first_fire(CHANCE, precedents, after=0.1).step == 50
     assert _first_fire(CHANCE, precedents, after=0.1, min_evals=6).step == 150
+    assert _first_fire(CHANCE, [_finished(GOOD), STUCK_PAIR[0]], min_peers=2) is None  # one peer of the two asked for
     assert _first_fire(CHANCE[:1] + [0.3], precedents, after=0.9) is None
     rule = PrecedentRule(MAX, 3)
     assert rule.observe(Point(step=MAX, eval_macro_f1=0.3), _sweep(precedents)) is None

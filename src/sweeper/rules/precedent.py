@@ -40,7 +40,7 @@ class PrecedentRule:
     name = "precedent"
     verdict = "plateau"  # a run that will not get anywhere worth its compute, like a stuck one
 
-    def __init__(self, max_steps: float, num_classes: int, after: float = 0.3, min_peers: int = 2,
+    def __init__(self, max_steps: float, num_classes: int, after: float = 0.3, min_peers: int = 1,
                  margin: float = 0.05, chance_margin: float = 0.1, min_evals: int = 2) -> None:
         self._max_steps = _check.positive("max_steps", max_steps)
         self._chance = 1.0 / _check.integer("num_classes", num_classes, 2) + _check.fraction("chance_margin", chance_margin)
