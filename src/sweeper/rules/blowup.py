@@ -105,9 +105,9 @@ class BlowUpRule:
     def observe(self, point: Point, sweep: Sweep = NO_SWEEP) -> Finding | None:
         if self._fired:
             return None
-        value = self._signal.value(point)
-        if value is None or not math.isfinite(value):
-            return None  # an eval-only point, or a broken value the divergence rule reports
+        value = self._signal.finite_value(point)
+        if value is None:
+            return None
         tally = self._tally
         tally.add(point.step, value)
         if value < self._factor * tally.best:

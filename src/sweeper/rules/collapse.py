@@ -16,8 +16,6 @@ in a row repeated it exactly, and the value before them. The policies differ:
 
 from __future__ import annotations
 
-import math
-
 from sweeper.rules import _check
 from sweeper.rules.point import Finding, Point
 from sweeper.rules.signal import Signal
@@ -80,9 +78,9 @@ class CollapseRule:
     def observe(self, point: Point, sweep: Sweep = NO_SWEEP) -> Finding | None:
         if self._fired:
             return None
-        value = self._signal.value(point)
-        if value is None or not math.isfinite(value):
-            return None  # an eval-only point, or a broken value the divergence rule reports
+        value = self._signal.finite_value(point)
+        if value is None:
+            return None
         run = self._run
         run.add(point.step, point.epoch, value)
         if run.logs < self._min_logs or not run.jumped(self._min_jump):

@@ -88,8 +88,8 @@ class EvalRiseRule:
     def observe(self, point: Point, sweep: Sweep = NO_SWEEP) -> Finding | None:
         if self.active is not None:
             return None  # found once: the run got worse on what it is measured on
-        value = self._signal.value(point)
-        if value is not None and math.isfinite(value):
+        value = self._signal.finite_value(point)
+        if value is not None:
             self._train.append(value)
         if not point.is_eval:
             return None

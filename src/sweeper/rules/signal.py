@@ -17,6 +17,8 @@ precedent, forecast). Such a trial states `signal: eval_metric` among its facts
 
 from __future__ import annotations
 
+import math
+
 from sweeper.rules._check import choice
 from sweeper.rules.point import Point
 
@@ -51,6 +53,12 @@ class Signal:
             else:
                 return None
         return point.label_loss if field == "label_loss" else point.loss
+
+    def finite_value(self, point: Point) -> float | None:
+        """The judged value when it is a finite number; None on an eval-only point and on a broken
+        (non-finite) value, which only the divergence rule judges."""
+        value = self.value(point)
+        return value if value is not None and math.isfinite(value) else None
 
     def eval_value(self, point: Point) -> float | None:
         """The eval counterpart: `eval_label_loss` when judging label loss and it is logged, else `eval_loss`."""

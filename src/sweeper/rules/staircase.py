@@ -279,8 +279,8 @@ class StaircaseRule:
             return None  # no epochs, no boundaries: no staircase judgement
         index = epoch_index(epoch)
         found = None
-        value = self._signal.value(point)
-        if value is not None and math.isfinite(value):  # non-finite values are divergence's business
+        value = self._signal.finite_value(point)
+        if value is not None:
             found = self._train(point, index, value)
         if point.is_eval:
             later = self._eval(point, index)
