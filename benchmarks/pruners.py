@@ -147,26 +147,28 @@ def ours_stop(trial: CorpusTrial, settings: PrunerSettings) -> int | None:
     return None
 
 
-def plateau_stopper_stop(trial: CorpusTrial, signal: str) -> int | None:
-    """Ray Tune's TrialPlateauStopper (defaults: std 0.01 over 4 results, grace 4 results)."""
+def plateau_stopper_stop(trial: CorpusTrial, signal: str, **knobs: Any) -> int | None:
+    """Ray Tune's TrialPlateauStopper (defaults: std 0.01 over 4 results, grace 4 results;
+    `knobs` override them, as the frontier's knob sweep does)."""
     from ray.tune.stopper import TrialPlateauStopper
 
     metric, mode = SIGNALS[signal]
-    stopper = TrialPlateauStopper(metric=metric, mode=mode)
+    stopper = TrialPlateauStopper(metric=metric, mode=mode, **knobs)
     for step, value in stream(trial, signal):
         if stopper(trial.trial_id, {"step": step, metric: value}):
             return step
     return None
 
 
-def patient_stop(trial: CorpusTrial, signal: str) -> int | None:
-    """Optuna's PatientPruner(None, patience) on a real study: prune when no new best for `patience` reports."""
+def patient_stop(trial: CorpusTrial, signal: str, patience: int | None = None) -> int | None:
+    """Optuna's PatientPruner(None, patience) on a real study: prune when no new best for `patience`
+    reports (default: about one epoch of the signal's reports, PATIENCE)."""
     import optuna
 
     _, mode = SIGNALS[signal]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # PatientPruner is "experimental"
-        pruner = optuna.pruners.PatientPruner(None, patience=PATIENCE[signal])
+        pruner = optuna.pruners.PatientPruner(None, patience=PATIENCE[signal] if patience is None else patience)
     study = optuna.create_study(
         direction="minimize" if mode == "min" else "maximize",
         pruner=pruner,
@@ -417,18 +419,20 @@ class SweeperDriver(RayDriver):
         self.scheduler.on_trial_complete(None, run.handle, {})
 
 
-def ray_scheduler(name: str, signal: str, task: Task) -> Any:
+def ray_scheduler(name: str, signal: str, task: Task, **knobs: Any) -> Any:
     """The Ray scheduler `name`, configured as a user of this task would: `step` as time,
-    one epoch of grace where the class takes one, max_t = the longest trial; else the defaults."""
+    one epoch of grace where the class takes one, max_t = the longest trial; else the defaults.
+    `knobs` override any of these keyword arguments (the frontier's knob sweep)."""
     from ray.tune.schedulers import AsyncHyperBandScheduler, HyperBandScheduler, MedianStoppingRule
 
     metric, mode = SIGNALS[signal]
+    common = {"time_attr": "step", "metric": metric, "mode": mode}
     if name == "ray-asha":
-        return AsyncHyperBandScheduler(time_attr="step", metric=metric, mode=mode, max_t=task.max_steps, grace_period=task.epoch_steps)
+        return AsyncHyperBandScheduler(**{**common, "max_t": task.max_steps, "grace_period": task.epoch_steps, **knobs})
     if name == "ray-hyperband":
-        return HyperBandScheduler(time_attr="step", metric=metric, mode=mode, max_t=task.max_steps)
+        return HyperBandScheduler(**{**common, "max_t": task.max_steps, **knobs})
     if name == "ray-median":
-        return MedianStoppingRule(time_attr="step", metric=metric, mode=mode, grace_period=task.epoch_steps)
+        return MedianStoppingRule(**{**common, "grace_period": task.epoch_steps, **knobs})
     raise ValueError(f"unknown Ray scheduler {name!r}")
 
 
@@ -485,15 +489,16 @@ class OptunaDriver(Driver):
             self.study.tell(run.handle, state=optuna.trial.TrialState.FAIL)
 
 
-def optuna_pruner(name: str) -> Any:
+def optuna_pruner(name: str, **knobs: Any) -> Any:
+    """The Optuna pruner `name` with its defaults; `knobs` are passed to its constructor."""
     import optuna
 
     if name == "optuna-median":
-        return optuna.pruners.MedianPruner()
+        return optuna.pruners.MedianPruner(**knobs)
     if name == "optuna-sha":
-        return optuna.pruners.SuccessiveHalvingPruner()
+        return optuna.pruners.SuccessiveHalvingPruner(**knobs)
     if name == "optuna-hyperband":
-        return optuna.pruners.HyperbandPruner()
+        return optuna.pruners.HyperbandPruner(**knobs)
     raise ValueError(f"unknown Optuna pruner {name!r}")
 
 
@@ -585,12 +590,13 @@ def run_entry(entry: Entry, trials: list[CorpusTrial], concurrency: int, task: T
     return Outcome([r.steps for r in runs], [r.completed for r in runs], driver.forced_resumes)
 
 
-def population_driver(name: str, signal: str, task: Task) -> Driver:
+def population_driver(name: str, signal: str, task: Task, **knobs: Any) -> Driver:
+    """A fresh driver of the population pruner `name` on `signal`; `knobs` override its settings."""
     np_seed_all(0)
     if name in RAY_POPULATION:
-        return RayDriver(ray_scheduler(name, signal, task), SIGNALS[signal][0])
+        return RayDriver(ray_scheduler(name, signal, task, **knobs), SIGNALS[signal][0])
     if name in OPTUNA_POPULATION:
-        return OptunaDriver(optuna_pruner(name), SIGNALS[signal][1])
+        return OptunaDriver(optuna_pruner(name, **knobs), SIGNALS[signal][1])
     raise ValueError(f"unknown pruner {name!r}")
 
 
