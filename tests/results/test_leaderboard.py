@@ -77,3 +77,17 @@ def test_pruning_summary_counts_late_prunes_apart_and_never_unrun_trials():
     summary = pruning_summary(rows)
     assert (summary.steps_run, summary.steps_planned, summary.pruned, summary.late, summary.late_steps_saved) == (220, 288, 2, 1, 2)
     assert "1 of them in their last 5% of steps (saving 2 steps)" in summary.line()
+
+
+def test_the_report_names_the_original_of_a_duplicate_only_when_the_sweep_has_one(tmp_path):
+    from sweeper.results.report import board_columns
+    from sweeper.results.sweep_view import SweepView
+
+    params = ["learning_rate", "include_explanation"]
+    original = record("a", "completed", [0.5], [1.0, 0.5])
+    for name, records in (("plain", [original]), ("repeats", [original, TrialRecord("b", {"learning_rate": 1e-3}, status="duplicate", duplicate_of="a")])):
+        (tmp_path / name).mkdir()
+        write_leaderboard(tmp_path / name / "leaderboard.csv", leaderboard_rows(records, params, "eval_macro_f1"), params)
+    assert "duplicate_of" not in board_columns(SweepView.load(tmp_path / "plain"))
+    columns = board_columns(SweepView.load(tmp_path / "repeats"))
+    assert columns[:3] == ["trial_id", "status", "duplicate_of"] and columns.index("learning_rate") > columns.index("stopped_by")

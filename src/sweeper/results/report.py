@@ -53,6 +53,13 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def board_columns(view: SweepView) -> list[str]:
+    """A sweep's leaderboard columns: its parameters after the verdict, and `duplicate_of` (the
+    trial whose result a duplicate repeated) only when the sweep has duplicates."""
+    duplicates = ["duplicate_of"] if any(row.get("duplicate_of") for row in view.rows) else []
+    return BOARD_COLUMNS[:2] + duplicates + BOARD_COLUMNS[2:4] + view.params + BOARD_COLUMNS[4:]
+
+
 def _table(rows: list[dict[str, Any]], columns: list[str], status_class: bool = False) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = []
@@ -211,7 +218,7 @@ def render_report(views: list[SweepView]) -> str:
                      "median final label and explanation losses.</p>" + _table(rows, GROUP_COLUMNS))
     parts.append("<h2>Leaderboard</h2>")
     for view in views:
-        parts.append(f"<h3>{html.escape(view.name)}</h3>" + _table(view.rows, BOARD_COLUMNS[:4] + view.params + BOARD_COLUMNS[4:], True))
+        parts.append(f"<h3>{html.escape(view.name)}</h3>" + _table(view.rows, board_columns(view), True))
     parts.append("<h2>Metric against the parameters</h2>" + _scatter_plots(plots, result))
     parts.append("<h2>Parameter importance</h2>")
     if result.importance:
