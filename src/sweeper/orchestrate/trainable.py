@@ -158,9 +158,8 @@ def sweep_trial(config: dict[str, Any], context: TrialContext) -> None:
     work_dir = Path(tempfile.mkdtemp(prefix="sweeper-trial-"))
     try:
         storage = get_session().storage
-        known = tune.get_checkpoint()
         resume_from = _restore_checkpoint(
-            newest_checkpoint(known, storage.storage_filesystem, storage.trial_fs_path), work_dir
+            newest_checkpoint(tune.get_checkpoint(), storage.storage_filesystem, storage.trial_fs_path), work_dir
         )
         trial_config = TrialConfig(
             model=spec.model,
