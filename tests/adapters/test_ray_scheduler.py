@@ -70,20 +70,25 @@ def test_the_best_trial_curve_gives_the_equal_progress_comparison():
 
 def test_a_trial_at_chance_is_stopped_only_once_finished_trials_show_chance_leads_nowhere():
     # The per-run rules wait for a run at chance (a late bloomer looks the same); the scheduler's
-    # finished trials are the precedents: two of them were at chance at 33% and ended far below
-    # the best, so the third run at chance is stopped there. Before that it ran to its end.
+    # finished trials are the precedents: one was at chance at 33% and ended far below the best,
+    # so the next run at chance is stopped there. Before that it ran to its end.
     scheduler = ConvergenceScheduler(PrunerSettings(num_classes=3, compare_to_forecast=False))  # the precedent rule alone
     chance = [0.31, 0.28, 0.33, 0.30, 0.29, 0.32, 0.30, 0.31, 0.29, 0.30, 0.31, 0.30]
     assert _feed(scheduler, SimpleNamespace(trial_id="good"), _results(GOOD)) is None
     assert _feed(scheduler, SimpleNamespace(trial_id="stuck-1"), _results(chance)) is None
-    assert _feed(scheduler, SimpleNamespace(trial_id="stuck-2"), _results(chance[::-1])) is None
+    assert _feed(scheduler, SimpleNamespace(trial_id="stuck-2"), _results(chance[::-1])) == 100
+    verdict, stopped_by, reason = scheduler.verdict("stuck-2")
+    assert (verdict, stopped_by) == ("plateau", "precedent") and "no precedent" in reason and "1 finished trials" in reason
+    # a pruned trial is no precedent: the third run at chance still sees the one
+    scheduler.on_trial_complete(None, SimpleNamespace(trial_id="stuck-2"), {})
     assert _feed(scheduler, SimpleNamespace(trial_id="stuck-3"), _results(chance)) == 100
-    verdict, stopped_by, reason = scheduler.verdict("stuck-3")
-    assert (verdict, stopped_by) == ("plateau", "precedent") and "no precedent" in reason and "2 finished trials" in reason
-    # a pruned trial is no precedent: the fourth run at chance still sees the same two
-    scheduler.on_trial_complete(None, SimpleNamespace(trial_id="stuck-3"), {})
-    assert _feed(scheduler, SimpleNamespace(trial_id="stuck-4"), _results(chance)) == 100
-    assert "2 finished trials" in scheduler.verdict("stuck-4")[2]
+    assert "1 finished trials" in scheduler.verdict("stuck-3")[2]
+    # two precedents asked for: the second run at chance runs to its end too
+    two = ConvergenceScheduler(PrunerSettings(num_classes=3, compare_to_forecast=False, precedent_min_peers=2))
+    for name, curve in (("good", GOOD), ("stuck-1", chance), ("stuck-2", chance[::-1])):
+        assert _feed(two, SimpleNamespace(trial_id=name), _results(curve)) is None
+    assert _feed(two, SimpleNamespace(trial_id="stuck-3"), _results(chance)) == 100
+    assert "2 finished trials" in two.verdict("stuck-3")[2]
     off = ConvergenceScheduler(PrunerSettings(num_classes=3, compare_to_precedent=False, compare_to_forecast=False))
     for name, curve in (("good", GOOD), ("stuck-1", chance), ("stuck-2", chance[::-1])):
         _feed(off, SimpleNamespace(trial_id=name), _results(curve))
