@@ -110,20 +110,15 @@ def peer_configurations() -> list[Config]:
         for share, words in (EPOCH_SHARES[0], EPOCH_SHARES[2]):
             rows.append(Config("optuna-median", signal, f"n_warmup_steps {words} epoch",
                                _population("optuna-median", signal, n_warmup_steps=_in_epochs(share))))
-        for reduction in (2, 4):
-            rows.append(Config("optuna-sha", signal, f"min_resource auto, reduction {reduction}",
-                               _population("optuna-sha", signal, reduction_factor=_const(reduction))))
-            for share, words in (EPOCH_SHARES[0], EPOCH_SHARES[2]):
-                rows.append(Config("optuna-sha", signal, f"min_resource {words} epoch, reduction {reduction}",
-                                   _population("optuna-sha", signal, min_resource=_in_epochs(share),
-                                               reduction_factor=_const(reduction))))
-        for reduction in (2, 3):
-            rows.append(Config("optuna-hyperband", signal, f"min_resource 1 step, reduction {reduction}",
-                               _population("optuna-hyperband", signal, reduction_factor=_const(reduction))))
-            for share, words in (EPOCH_SHARES[0], EPOCH_SHARES[2]):
-                rows.append(Config("optuna-hyperband", signal, f"min_resource {words} epoch, reduction {reduction}",
-                                   _population("optuna-hyperband", signal, min_resource=_in_epochs(share),
-                                               reduction_factor=_const(reduction))))
+        for name, default, reductions in (("optuna-sha", "min_resource auto", (2, 4)),
+                                          ("optuna-hyperband", "min_resource 1 step", (2, 3))):
+            for reduction in reductions:
+                rows.append(Config(name, signal, f"{default}, reduction {reduction}",
+                                   _population(name, signal, reduction_factor=_const(reduction))))
+                for share, words in (EPOCH_SHARES[0], EPOCH_SHARES[2]):
+                    rows.append(Config(name, signal, f"min_resource {words} epoch, reduction {reduction}",
+                                       _population(name, signal, min_resource=_in_epochs(share),
+                                                   reduction_factor=_const(reduction))))
         for std in (0.003, 0.01, 0.03):
             for results in (4, 8):
                 rows.append(Config("ray-plateau", signal, f"std {std} over {results} results",
