@@ -35,7 +35,7 @@ bench-pruners: install
 bench-diagnose: install
 	$(BIN)/python -m benchmarks.diagnose
 
-# Each pruner's own knobs swept on the demo corpus: the least compute that keeps the best.
+# Each pruner's own knobs swept on the three corpora: its front of compute against best kept, and ours against it.
 bench-frontier: install
 	$(BIN)/python -m benchmarks.frontier
 
