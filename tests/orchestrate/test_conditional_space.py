@@ -5,6 +5,7 @@ import pytest
 
 from sweeper.orchestrate.space import conditional, define_by_run, tune_param_space
 from sweeper.spec.schema import SearchSpec
+from tiny_sweep import tiny_spec
 
 
 def search(**space):
@@ -39,18 +40,8 @@ def test_a_real_tpe_sweep_over_the_conditional_space(tmp_path, demo_data):
     from sweeper.orchestrate.sweep import run_sweep
     from sweeper.spec import validate_spec
 
-    spec = validate_spec({
-        "name": "cond",
-        "storage": str(tmp_path / "results"),
-        "dataset": {"train": str(demo_data / "train.jsonl"), "eval": str(demo_data / "eval.jsonl"),
-                    "labels": ["positive", "negative", "neutral"]},
-        "train": {"num_train_epochs": 1, "per_device_train_batch_size": 32, "gradient_accumulation_steps": 1,
-                  "learning_rate": 3e-3, "logging_steps": 2, "save_steps": 1000, "max_eval_samples": 30,
-                  "cutoff_len": 96},
-        "search": {"num_samples": 3, "seed": 3, "space": {
-            "include_explanation": {"choice": [True, False]}, "explanation_position": {"choice": ["after", "before"]}}},
-        "resources": {"cpu": 1},
-    })
+    space = {"include_explanation": {"choice": [True, False]}, "explanation_position": {"choice": ["after", "before"]}}
+    spec = validate_spec(tiny_spec(tmp_path, demo_data, "cond", {"num_samples": 3, "seed": 3, "space": space}, max_eval_samples=30))
     run_sweep(spec, num_cpus=2, quiet=True)
     with open(tmp_path / "results" / "cond" / "leaderboard.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))

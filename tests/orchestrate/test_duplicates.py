@@ -10,6 +10,7 @@ from sweeper.orchestrate.duplicates import Claims, Owner, finished_owners
 from sweeper.orchestrate.space import effective_params, grid_points, planned_trials, settings_key, space_size
 from sweeper.results.leaderboard import TrialRecord
 from sweeper.spec.schema import SearchSpec, TrainSettings
+from tiny_sweep import tiny_spec
 
 EXPLAIN = {"include_explanation": {"grid": [True, False]}, "explanation_position": {"grid": ["after", "before"]}}
 
@@ -162,18 +163,8 @@ def test_a_real_grid_sweep_trains_each_effective_configuration_once(tmp_path, de
     from sweeper.orchestrate.sweep import run_sweep
     from sweeper.spec import validate_spec
 
-    spec = validate_spec({
-        "name": "dup",
-        "storage": str(tmp_path / "results"),
-        "dataset": {"train": str(demo_data / "train.jsonl"), "eval": str(demo_data / "eval.jsonl"),
-                    "labels": ["positive", "negative", "neutral"]},
-        "train": {"num_train_epochs": 1, "per_device_train_batch_size": 32, "gradient_accumulation_steps": 1,
-                  "learning_rate": 3e-3, "logging_steps": 2, "save_steps": 1000, "max_eval_samples": 20,
-                  "cutoff_len": 96},
-        "search": {"algorithm": "grid", "num_samples": 2, "space": EXPLAIN},
-        "resources": {"cpu": 1},
-        "tracking": {"tensorboard": False},
-    })
+    spec = validate_spec({**tiny_spec(tmp_path, demo_data, "dup", {"algorithm": "grid", "num_samples": 2, "space": EXPLAIN}),
+                          "tracking": {"tensorboard": False}})
     assert planned_trials(spec.search, spec.train) == 6
     outcome = run_sweep(spec, num_cpus=2)
     printed = capsys.readouterr().out
@@ -224,18 +215,9 @@ def test_a_real_tpe_sweep_waits_for_a_trial_in_flight_with_the_same_settings(tmp
     from sweeper.orchestrate.sweep import run_sweep
     from sweeper.spec import validate_spec
 
-    spec = validate_spec({
-        "name": "wait",
-        "storage": str(tmp_path / "results"),
-        "dataset": {"train": str(demo_data / "train.jsonl"), "eval": str(demo_data / "eval.jsonl"),
-                    "labels": ["positive", "negative", "neutral"]},
-        "train": {"num_train_epochs": 1, "per_device_train_batch_size": 32, "gradient_accumulation_steps": 1,
-                  "learning_rate": 3e-3, "logging_steps": 2, "save_steps": 1000, "max_eval_samples": 20,
-                  "cutoff_len": 96, "include_explanation": False},
-        "search": {"algorithm": "optuna-tpe", "num_samples": 2, "seed": 0,
-                   "space": {"explanation_position": {"choice": ["after", "before"]}}},
-        "resources": {"cpu": 1},  # TensorBoard on (the default): the duplicate's run ends as one
-    })
+    search = {"algorithm": "optuna-tpe", "num_samples": 2, "seed": 0, "space": {"explanation_position": {"choice": ["after", "before"]}}}
+    # TensorBoard on (the default): the duplicate's run ends as one
+    spec = validate_spec(tiny_spec(tmp_path, demo_data, "wait", search, include_explanation=False))
     run_sweep(spec, num_cpus=2, quiet=True)
     sweep_dir = tmp_path / "results" / "wait"
     with open(sweep_dir / "leaderboard.csv", newline="") as handle:

@@ -18,9 +18,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def command(args: argparse.Namespace) -> int:
     from sweeper.results.remote import readable
-    from sweeper.uri import is_uri
     from sweeper.results.report import write_report
     from sweeper.results.sweep_view import SweepView
+    from sweeper.uri import is_uri
 
     with contextlib.ExitStack() as mirrors:
         views = [SweepView.load(mirrors.enter_context(readable(folder))) for folder in args.sweeps]

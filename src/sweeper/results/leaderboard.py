@@ -21,8 +21,8 @@ from typing import Any, Iterable
 
 from sweeper.errors import SweeperError
 from sweeper.results.store import atomic_write_text
-from sweeper.uri import is_uri
 from sweeper.rules.point import EVAL_FIELDS
+from sweeper.uri import is_uri
 
 # duplicate_of: the trial whose result a trial repeated (same effective settings; it trained nothing).
 ID_COLUMNS = ("trial_id", "status", "duplicate_of", "verdict", "stopped_by", "reason")

@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from sweeper.errors import SweeperError
+from sweeper.results.store import MARKER
 from sweeper.uri import is_uri
 
 # sweeper's files in a sweep folder, what a reader of the sweep needs.
-SWEEP_FILES = (".sweeper-sweep", "spec.yaml", "ledger.jsonl", "leaderboard.csv", "curves.parquet", "curves.png")
+SWEEP_FILES = (MARKER, "spec.yaml", "ledger.jsonl", "leaderboard.csv", "curves.parquet", "curves.png")
 LOCK = ".sweeper.lock"
 # Variables a trial's process needs to reach the storage itself (its checkpoints go there).
 STORAGE_ENV = (
@@ -121,7 +122,7 @@ class MirroredSweep:
 
     def is_sweep(self) -> bool:
         names = set(self.remote.names())
-        return ".sweeper-sweep" in names or {"spec.yaml", "leaderboard.csv"} <= names
+        return MARKER in names or {"spec.yaml", "leaderboard.csv"} <= names
 
     def pull(self) -> "MirroredSweep":
         self.local.mkdir(parents=True, exist_ok=True)

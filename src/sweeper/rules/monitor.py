@@ -119,8 +119,8 @@ class PrunerSettings:
       One peer instead of two: the demo corpus's replay 68% of the steps instead of 72%, the best
       kept in every sweep either way, 12-trial sweeps at concurrency 2 (the live demo's size) 75%
       instead of 81%, best kept 99.0% either way. From 10%, 20% or 25% on, the demo replay lost its
-      best trial in 1.5% of sweeps (w-explain runs that leave chance at 25-33% of their steps) and
-      12-trial sweeps in 4%; from 30%, in none and 1%.
+      best trial in 1.5% of sweeps (w-explain runs that leave chance at 25-33% of their steps), and
+      12-trial sweeps from 10% or 20% in 5% and 4%; from 30%, in none and 1%.
     """
 
     enabled: bool = True

@@ -49,9 +49,9 @@ import torch
 
 from sweeper.data.examples import DataReport, Example, load_examples
 from sweeper.errors import SweeperError
+from sweeper.rules.signal import EVAL_METRIC
 from sweeper.spec.schema import DatasetSpec, TrainSettings
 from sweeper.trial.checkpoints import STATE_FILE, discard_later, resume_step
-from sweeper.rules.signal import EVAL_METRIC
 from sweeper.trial.encode import IGNORE_INDEX, Encoded, encode_examples, label_first, render
 from sweeper.trial.evaluate import EvalPlan, make_plan
 from sweeper.trial.losses import LossTotals
